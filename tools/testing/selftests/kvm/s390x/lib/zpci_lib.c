@@ -1,0 +1,600 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Helper library for the s390 zPCI RPCIT-in-KVM selftests: test-only KVM VM
+ * setup and scripted RPCIT intercepts, guest DMA table builder, pin
+ * accounting readers and iommufd/vfio-cdev setup.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/vfio_zdev.h>
+
+#include "zpci_lib.h"
+
+#define ZVM_TABLE_AREA_START	ZPCI_MIB		/* keep lowcore (0-8 KiB) clear */
+#define ZVM_TABLE_AREA_SIZE	(15 * ZPCI_MIB)
+#define ZVM_SCATTER_STRIDE	97			/* odd: a permutation of 2^n pages */
+
+static int neg_errno(void)
+{
+	return errno ? -errno : -EIO;
+}
+
+/* ---------------------------------------------------------------- VM */
+
+int zvm_create(struct zvm *vm, uint64_t mem_size)
+{
+	struct kvm_userspace_memory_region region;
+	uint8_t *p;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	mem_size = (mem_size + ZPCI_MIB - 1) & ~(ZPCI_MIB - 1);
+	if (mem_size < 32 * ZPCI_MIB)
+		mem_size = 32 * ZPCI_MIB;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return neg_errno();
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		goto fail;
+
+	/* memslot address and size must be 1 MiB aligned */
+	vm->map_len = mem_size + ZPCI_MIB;
+	vm->map_base = mmap(NULL, vm->map_len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (vm->map_base == MAP_FAILED) {
+		vm->map_base = NULL;
+		goto fail;
+	}
+	p = (uint8_t *)(((uintptr_t)vm->map_base + ZPCI_MIB - 1) &
+			~(uintptr_t)(ZPCI_MIB - 1));
+	vm->mem = p;
+	vm->mem_size = mem_size;
+
+	memset(&region, 0, sizeof(region));
+	region.slot = 0;
+	region.guest_phys_addr = 0;
+	region.memory_size = mem_size;
+	region.userspace_addr = (uintptr_t)p;
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region))
+		goto fail;
+
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0)
+		goto fail;
+	ret = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (ret <= 0)
+		goto fail;
+	vm->run_size = ret;
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		goto fail;
+	}
+
+	vm->tbl_next = ZVM_TABLE_AREA_START;
+	vm->data_start = ZVM_TABLE_AREA_START + ZVM_TABLE_AREA_SIZE;
+	vm->data_pages = (mem_size - vm->data_start) / ZPCI_PAGE_SIZE;
+	vm->data_idx = 0;
+	return 0;
+
+fail:
+	ret = neg_errno();
+	zvm_destroy(vm);
+	return ret;
+}
+
+void zvm_destroy(struct zvm *vm)
+{
+	if (vm->run)
+		munmap(vm->run, vm->run_size);
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->map_base)
+		munmap(vm->map_base, vm->map_len);
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+}
+
+uint64_t zvm_alloc(struct zvm *vm, uint64_t size, uint64_t align)
+{
+	uint64_t gpa = (vm->tbl_next + align - 1) & ~(align - 1);
+
+	if (gpa + size > vm->data_start)
+		return 0;
+	vm->tbl_next = gpa + size;
+	memset(zvm_ptr(vm, gpa), 0, size);
+	return gpa;
+}
+
+uint64_t zvm_alloc_scattered_page(struct zvm *vm)
+{
+	uint64_t idx, gpa;
+
+	if (vm->data_idx >= vm->data_pages)
+		return 0;
+	/* i -> (i * stride) mod n visits every page once when gcd(stride, n) == 1 */
+	idx = (vm->data_idx++ * ZVM_SCATTER_STRIDE) % vm->data_pages;
+	gpa = vm->data_start + idx * ZPCI_PAGE_SIZE;
+	memset(zvm_ptr(vm, gpa), 0, ZPCI_PAGE_SIZE);
+	return gpa;
+}
+
+const char *zvm_exit_name(uint32_t exit_reason)
+{
+	switch (exit_reason) {
+	case KVM_EXIT_INTR:		return "KVM_EXIT_INTR";
+	case KVM_EXIT_S390_SIEIC:	return "KVM_EXIT_S390_SIEIC";
+	case KVM_EXIT_S390_RESET:	return "KVM_EXIT_S390_RESET";
+	case KVM_EXIT_INTERNAL_ERROR:	return "KVM_EXIT_INTERNAL_ERROR";
+	case KVM_EXIT_FAIL_ENTRY:	return "KVM_EXIT_FAIL_ENTRY";
+	case KVM_EXIT_UNKNOWN:		return "KVM_EXIT_UNKNOWN";
+	default:			return "other";
+	}
+}
+
+int zvm_run_intercept(struct zvm *vm, uint8_t icptcode, uint16_t ipa,
+		      uint32_t ipb, uint64_t psw_mask, struct zrpcit *res)
+{
+	struct kvm_s390_test_intercept icpt;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	res->cc = -1;
+	res->status = -1;
+
+	vm->run->psw_mask = psw_mask;
+	vm->run->psw_addr = 0x10000;
+	vm->run->immediate_exit = 0;
+
+	memset(&icpt, 0, sizeof(icpt));
+	icpt.icptcode = icptcode;
+	icpt.ipa = ipa;
+	icpt.ipb = ipb;
+	if (ioctl(vm->vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt)) {
+		res->ret = neg_errno();
+		return res->ret;
+	}
+	/* spec: a handled intercept returns 0 with KVM_EXIT_INTR */
+	ret = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	if (ret) {
+		res->ret = neg_errno();
+		return res->ret;
+	}
+	res->exit_reason = vm->run->exit_reason;
+	res->psw_mask = vm->run->psw_mask;
+	res->cc = (vm->run->psw_mask >> 44) & 3;
+	if (res->exit_reason == KVM_EXIT_S390_SIEIC) {
+		res->icptcode = vm->run->s390_sieic.icptcode;
+		res->ipa = vm->run->s390_sieic.ipa;
+		res->ipb = vm->run->s390_sieic.ipb;
+	}
+	return 0;
+}
+
+int zvm_rpcit_regs(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
+		   uint64_t len, uint64_t psw_extra, struct zrpcit *res)
+{
+	struct kvm_regs regs;
+	int ret;
+
+	memset(&regs, 0, sizeof(regs));
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs))
+		return neg_errno();
+	regs.gprs[r1] = (uint64_t)fh << 32;
+	regs.gprs[r2] = iova;
+	if (r2 < 15)
+		regs.gprs[r2 + 1] = len;
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs))
+		return neg_errno();
+
+	ret = zvm_run_intercept(vm, ZPCI_ICPT_INST, ZPCI_IPA_RPCIT,
+				ZPCI_RPCIT_IPB(r1, r2), ZPCI_PSW_EA_BA | psw_extra,
+				res);
+	if (ret)
+		return ret;
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs))
+		return neg_errno();
+	res->status = (regs.gprs[r1] >> 24) & 0xff;
+	return 0;
+}
+
+int zvm_rpcit(struct zvm *vm, uint32_t fh, uint64_t iova, uint64_t len,
+	      struct zrpcit *res)
+{
+	return zvm_rpcit_regs(vm, 1, 2, fh, iova, len, 0, res);
+}
+
+uint16_t zvm_lowcore_pgm_code(struct zvm *vm)
+{
+	uint16_t v;
+
+	memcpy(&v, zvm_ptr(vm, ZPCI_LC_PGM_CODE), sizeof(v));
+	return be16toh(v);
+}
+
+/* ------------------------------------------------------ guest DMA tables */
+
+uint64_t zt_get(const uint64_t *entry)
+{
+	return be64toh(*(volatile const uint64_t *)entry);
+}
+
+void zt_set(uint64_t *entry, uint64_t val)
+{
+	*(volatile uint64_t *)entry = htobe64(val);
+}
+
+static uint64_t zt_alloc_table(struct zvm *vm, uint64_t size, uint64_t fill)
+{
+	uint64_t gpa = zvm_alloc(vm, size, size);
+	uint64_t *e;
+	uint64_t i;
+
+	if (!gpa)
+		return 0;
+	e = zvm_ptr(vm, gpa);
+	for (i = 0; i < size / 8; i++)
+		zt_set(&e[i], fill);
+	return gpa;
+}
+
+int zt_init(struct ztables *t, struct zvm *vm)
+{
+	t->vm = vm;
+	t->rto = zt_alloc_table(vm, ZT_TABLE_SIZE, ZT_TABLE_INVALID);
+	return t->rto ? 0 : -ENOMEM;
+}
+
+static uint64_t rtx(uint64_t iova) { return (iova >> ZT_RT_SHIFT) & 0x7ff; }
+static uint64_t sx(uint64_t iova) { return (iova >> ZT_ST_SHIFT) & 0x7ff; }
+static uint64_t px(uint64_t iova) { return (iova >> ZT_PT_SHIFT) & 0xff; }
+
+uint64_t *zt_rte(struct ztables *t, uint64_t iova)
+{
+	if (iova >> 42)
+		return NULL;
+	return (uint64_t *)zvm_ptr(t->vm, t->rto) + rtx(iova);
+}
+
+uint64_t *zt_ste(struct ztables *t, uint64_t iova)
+{
+	uint64_t *rte = zt_rte(t, iova);
+	uint64_t v;
+
+	if (!rte)
+		return NULL;
+	v = zt_get(rte);
+	if (v & ZT_TABLE_INVALID)
+		return NULL;
+	if ((v & ZT_RTE_ADDR_MASK) + ZT_TABLE_SIZE > t->vm->mem_size)
+		return NULL;
+	return (uint64_t *)zvm_ptr(t->vm, v & ZT_RTE_ADDR_MASK) + sx(iova);
+}
+
+uint64_t *zt_pte(struct ztables *t, uint64_t iova)
+{
+	uint64_t *ste = zt_ste(t, iova);
+	uint64_t v;
+
+	if (!ste)
+		return NULL;
+	v = zt_get(ste);
+	if (v & ZT_TABLE_INVALID)
+		return NULL;
+	if ((v & ZT_STE_ADDR_MASK) + ZT_PT_SIZE > t->vm->mem_size)
+		return NULL;
+	return (uint64_t *)zvm_ptr(t->vm, v & ZT_STE_ADDR_MASK) + px(iova);
+}
+
+int zt_map(struct ztables *t, uint64_t iova, uint64_t gpa, bool readonly)
+{
+	uint64_t *rte, *ste, *pte;
+	uint64_t tbl;
+
+	rte = zt_rte(t, iova);
+	if (!rte)
+		return -EINVAL;
+	if (zt_get(rte) & ZT_TABLE_INVALID) {
+		tbl = zt_alloc_table(t->vm, ZT_TABLE_SIZE, ZT_TABLE_INVALID);
+		if (!tbl)
+			return -ENOMEM;
+		zt_set(rte, tbl | ZT_TYPE_RTX | ZT_LEN_RTX);
+	}
+	ste = zt_ste(t, iova);
+	if (!ste)
+		return -EINVAL;
+	if (zt_get(ste) & ZT_TABLE_INVALID) {
+		tbl = zt_alloc_table(t->vm, ZT_PT_SIZE, ZT_PTE_INVALID);
+		if (!tbl)
+			return -ENOMEM;
+		zt_set(ste, tbl | ZT_TYPE_SX);
+	}
+	pte = zt_pte(t, iova);
+	if (!pte)
+		return -EINVAL;
+	zt_set(pte, (gpa & ZT_PTE_ADDR_MASK) | (readonly ? ZT_PROTECTED : 0));
+	__sync_synchronize();
+	return 0;
+}
+
+int zt_unmap(struct ztables *t, uint64_t iova)
+{
+	uint64_t *pte = zt_pte(t, iova);
+
+	if (!pte)
+		return -ENOENT;
+	zt_set(pte, zt_get(pte) | ZT_PTE_INVALID);
+	__sync_synchronize();
+	return 0;
+}
+
+/* ------------------------------------------------------ pin accounting */
+
+long zpin_vmpin_kb(void)
+{
+	char line[256];
+	long val = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "VmPin:", 6)) {
+			val = strtol(line + 6, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+long zpin_foll_pinned(void)
+{
+	char name[128];
+	long long v, acq = -1, rel = -1;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return LONG_MIN;
+	while (fscanf(f, "%127s %lld", name, &v) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired"))
+			acq = v;
+		else if (!strcmp(name, "nr_foll_pin_released"))
+			rel = v;
+	}
+	fclose(f);
+	if (acq < 0 || rel < 0)
+		return LONG_MIN;
+	return (long)(acq - rel);
+}
+
+bool zpin_wait(long vmpin_kb, long foll, int timeout_ms)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int waited;
+
+	for (waited = 0;; waited += 10) {
+		if (zpin_vmpin_kb() == vmpin_kb && zpin_foll_pinned() == foll)
+			return true;
+		if (waited >= timeout_ms)
+			return false;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* ---------------------------------------------------- iommufd + vfio cdev */
+
+static void zdev_read_zpci_info(struct zdev *d)
+{
+	union {
+		struct vfio_device_info info;
+		uint8_t raw[8192];
+	} u;
+	struct vfio_info_cap_header *hdr;
+	uint32_t off;
+	int guard = 0;
+
+	memset(&u, 0, sizeof(u));
+	u.info.argsz = sizeof(u);
+	if (ioctl(d->devfd, VFIO_DEVICE_GET_INFO, &u.info))
+		return;
+	if (!(u.info.flags & VFIO_DEVICE_FLAGS_CAPS) || u.info.argsz > sizeof(u))
+		return;
+	for (off = u.info.cap_offset; off && off + sizeof(*hdr) <= sizeof(u) &&
+	     guard < 64; off = hdr->next, guard++) {
+		hdr = (struct vfio_info_cap_header *)(u.raw + off);
+		if (hdr->id == VFIO_DEVICE_INFO_CAP_ZPCI_BASE &&
+		    off + offsetof(struct vfio_device_info_cap_zpci_base, pchid) <= sizeof(u)) {
+			struct vfio_device_info_cap_zpci_base *b = (void *)hdr;
+
+			d->start_dma = b->start_dma;
+			d->end_dma = b->end_dma;
+			if (hdr->version >= 2)
+				d->host_fh = b->fh;
+			d->have_zpci_info = true;
+		}
+	}
+}
+
+int zdev_open(struct zdev *d, const char *path)
+{
+	struct vfio_device_bind_iommufd bind;
+	struct iommu_ioas_alloc ioas;
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->iommufd = d->devfd = -1;
+
+	d->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (d->iommufd < 0)
+		goto fail;
+	d->devfd = open(path ? path : ZPCI_VFIO_DEV, O_RDWR | O_CLOEXEC);
+	if (d->devfd < 0)
+		goto fail;
+
+	memset(&bind, 0, sizeof(bind));
+	bind.argsz = sizeof(bind);
+	bind.iommufd = d->iommufd;
+	if (ioctl(d->devfd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		goto fail;
+	d->dev_id = bind.out_devid;
+
+	memset(&ioas, 0, sizeof(ioas));
+	ioas.size = sizeof(ioas);
+	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &ioas))
+		goto fail;
+	d->ioas_id = ioas.out_ioas_id;
+
+	zdev_read_zpci_info(d);
+	return 0;
+fail:
+	ret = neg_errno();
+	zdev_close(d);
+	return ret;
+}
+
+void zdev_close(struct zdev *d)
+{
+	if (d->devfd >= 0)
+		close(d->devfd);
+	if (d->iommufd >= 0)
+		close(d->iommufd);
+	d->devfd = d->iommufd = -1;
+}
+
+int zdev_hwpt_alloc(struct zdev *d, int kvm_fd, uint32_t fh, uint64_t iota,
+		    uint64_t pba, uint64_t pal, uint32_t *hwpt_id)
+{
+	struct iommu_hwpt_s390_kvm data;
+	struct iommu_hwpt_alloc cmd;
+
+	memset(&data, 0, sizeof(data));
+	data.kvm_fd = kvm_fd;
+	data.fh = fh;
+	data.iota = iota;
+	data.pba = pba;
+	data.pal = pal;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.size = sizeof(cmd);
+	cmd.flags = 0;
+	cmd.dev_id = d->dev_id;
+	cmd.pt_id = d->ioas_id;
+	cmd.data_type = IOMMU_HWPT_DATA_S390_KVM;
+	cmd.data_len = sizeof(data);
+	cmd.data_uptr = (uintptr_t)&data;
+	if (ioctl(d->iommufd, IOMMU_HWPT_ALLOC, &cmd))
+		return neg_errno();
+	*hwpt_id = cmd.out_hwpt_id;
+	return 0;
+}
+
+int zdev_attach(struct zdev *d, uint32_t pt_id)
+{
+	struct vfio_device_attach_iommufd_pt at;
+
+	memset(&at, 0, sizeof(at));
+	at.argsz = sizeof(at);
+	at.pt_id = pt_id;
+	return ioctl(d->devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) ? neg_errno() : 0;
+}
+
+int zdev_detach(struct zdev *d)
+{
+	struct vfio_device_detach_iommufd_pt dt;
+
+	memset(&dt, 0, sizeof(dt));
+	dt.argsz = sizeof(dt);
+	return ioctl(d->devfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt) ? neg_errno() : 0;
+}
+
+int zdev_destroy_obj(struct zdev *d, uint32_t id)
+{
+	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+
+	return ioctl(d->iommufd, IOMMU_DESTROY, &cmd) ? neg_errno() : 0;
+}
+
+int zdev_invalidate(struct zdev *d, uint32_t hwpt_id,
+		    struct iommu_hwpt_s390_kvm_invalidate *e)
+{
+	struct iommu_hwpt_invalidate cmd;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.size = sizeof(cmd);
+	cmd.hwpt_id = hwpt_id;
+	cmd.data_uptr = (uintptr_t)e;
+	cmd.data_type = IOMMU_HWPT_INVALIDATE_DATA_S390_KVM;
+	cmd.entry_len = sizeof(*e);
+	cmd.entry_num = 1;
+	if (ioctl(d->iommufd, IOMMU_HWPT_INVALIDATE, &cmd))
+		return neg_errno();
+	if (cmd.entry_num != 1)
+		return -EIO;
+	return 0;
+}
+
+int zdev_refresh(struct zdev *d, uint32_t hwpt_id, uint64_t iova, uint64_t len,
+		 int *cc, int *status)
+{
+	struct iommu_hwpt_s390_kvm_invalidate e;
+	int ret;
+
+	memset(&e, 0, sizeof(e));
+	e.op = IOMMU_S390_KVM_OP_REFRESH;
+	e.iova = iova;
+	e.len = len;
+	e.cc = 0xff;
+	e.status = 0xff;
+	ret = zdev_invalidate(d, hwpt_id, &e);
+	*cc = e.cc;
+	*status = e.status;
+	return ret;
+}
+
+void zdev_aperture(const struct zdev *d, uint64_t *pba, uint64_t *pal)
+{
+	uint64_t start = 0x100000000ULL, end = (1ULL << 42) - 1;
+
+	if (d->have_zpci_info && d->end_dma > d->start_dma) {
+		start = d->start_dma;
+		end = d->end_dma;
+	}
+	if (end > (1ULL << 42) - 1)	/* what an RTTO table covers */
+		end = (1ULL << 42) - 1;
+	*pba = start;
+	*pal = end;
+}
+
+/* ------------------------------------------------------ disk pattern */
+
+uint64_t zdisk_pattern_u64(uint64_t off)
+{
+	return (off * 0x9E3779B97F4A7C15ULL) ^ 0x0123456789ABCDEFULL;
+}
+
+uint8_t zdisk_pattern_byte(uint64_t off)
+{
+	uint64_t v = zdisk_pattern_u64(off & ~7ULL);
+
+	/* big-endian: byte 0 is the most significant one */
+	return (uint8_t)(v >> (56 - 8 * (off & 7)));
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Small helper library for the s390 zPCI RPCIT-in-KVM selftests.
+ *
+ * The programs run as root inside an emulated IBM Z host where KVM runs in
+ * the test-only mode without SIE (CONFIG_KVM_S390_TEST_NO_SIE): no guest code
+ * executes, an intercept is queued with KVM_S390_TEST_INTERCEPT and the real
+ * intercept handlers process it on the next KVM_RUN.
+ *
+ * Guest I/O translation tables are built in guest memory in the s390 big-endian
+ * format of arch/s390/include/asm/pci_dma.h (RTTO, 3 levels, 4 KiB pages).
+ */
+#ifndef SELFTEST_KVM_S390_ZPCI_LIB_H
+#define SELFTEST_KVM_S390_ZPCI_LIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#define ZPCI_PAGE_SIZE		4096ULL
+#define ZPCI_MIB		(1ULL << 20)
+
+/* RPCIT intercept */
+#define ZPCI_ICPT_INST		4
+#define ZPCI_IPA_RPCIT		0xb9d3
+#define ZPCI_RPCIT_IPB(r1, r2)	(((uint32_t)(r1) << 20) | ((uint32_t)(r2) << 16))
+
+/* PSW bits as KVM reports them in kvm_run->psw_mask */
+#define ZPCI_PSW_EA_BA		0x0000000180000000ULL
+#define ZPCI_PSW_PSTATE		0x0001000000000000ULL
+
+/* lowcore */
+#define ZPCI_LC_PGM_CODE	0x8e
+
+/* program interruption codes */
+#define ZPCI_PGM_PRIVILEGED	0x02
+#define ZPCI_PGM_SPECIFICATION	0x06
+
+/* RPCIT status */
+#define ZPCI_STATUS_ERROR	8
+#define ZPCI_STATUS_RESOURCES	16
+
+/* DMA table format, arch/s390/include/asm/pci_dma.h */
+#define ZT_IOTA_DT_RT		(1ULL << 2)
+#define ZT_TABLE_ENTRIES	2048
+#define ZT_TABLE_SIZE		0x4000ULL
+#define ZT_PT_ENTRIES		256
+#define ZT_PT_SIZE		0x800ULL
+#define ZT_TYPE_RTX		0x4ULL
+#define ZT_TYPE_SX		0x0ULL
+#define ZT_LEN_RTX		0x3ULL
+#define ZT_TABLE_INVALID	0x20ULL
+#define ZT_PROTECTED		0x200ULL
+#define ZT_PTE_INVALID		0x400ULL
+#define ZT_RTE_ADDR_MASK	(~0x3fffULL)
+#define ZT_STE_ADDR_MASK	(~0x7ffULL)
+#define ZT_PTE_ADDR_MASK	(~0xfffULL)
+#define ZT_RT_SHIFT		31
+#define ZT_ST_SHIFT		20
+#define ZT_PT_SHIFT		12
+
+/* guest function handle the tests use by default */
+#define ZPCI_GUEST_FH		0x80001234u
+#define ZPCI_VFIO_DEV		"/dev/vfio/devices/vfio0"
+
+/* ---------------------------------------------------------------- VM */
+
+struct zvm {
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *mem;		/* host view of guest-physical 0 */
+	uint64_t mem_size;
+	void *map_base;		/* for munmap */
+	size_t map_len;
+	/* page allocator */
+	uint64_t tbl_next;	/* bump allocator for tables: [1 MiB, data_start) */
+	uint64_t data_start;	/* scattered data pages: [data_start, mem_size) */
+	uint64_t data_pages;
+	uint64_t data_idx;
+};
+
+struct zrpcit {
+	int ret;		/* ioctl result: 0 or -errno */
+	uint32_t exit_reason;
+	int cc;
+	int status;
+	uint8_t icptcode;	/* valid for KVM_EXIT_S390_SIEIC */
+	uint16_t ipa;
+	uint32_t ipb;
+	uint64_t psw_mask;
+};
+
+int zvm_create(struct zvm *vm, uint64_t mem_size);
+void zvm_destroy(struct zvm *vm);
+static inline void *zvm_ptr(struct zvm *vm, uint64_t gpa)
+{
+	return vm->mem + gpa;
+}
+/* zeroed, aligned guest memory for tables/rings; 0 on exhaustion */
+uint64_t zvm_alloc(struct zvm *vm, uint64_t size, uint64_t align);
+/* one zeroed 4 KiB page, taken from the data area in a scattered order */
+uint64_t zvm_alloc_scattered_page(struct zvm *vm);
+
+/* queue one intercept and KVM_RUN */
+int zvm_run_intercept(struct zvm *vm, uint8_t icptcode, uint16_t ipa,
+		      uint32_t ipb, uint64_t psw_mask, struct zrpcit *res);
+/* RPCIT r1,r2 with gprs[r1] = fh << 32, gprs[r2] = iova, gprs[r2 + 1] = len */
+int zvm_rpcit_regs(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
+		   uint64_t len, uint64_t psw_extra, struct zrpcit *res);
+/* RPCIT 1,2 in supervisor state */
+int zvm_rpcit(struct zvm *vm, uint32_t fh, uint64_t iova, uint64_t len,
+	      struct zrpcit *res);
+uint16_t zvm_lowcore_pgm_code(struct zvm *vm);
+const char *zvm_exit_name(uint32_t exit_reason);
+
+/* ------------------------------------------------------ guest DMA tables */
+
+struct ztables {
+	struct zvm *vm;
+	uint64_t rto;		/* guest-physical origin of the region-third table */
+};
+
+int zt_init(struct ztables *t, struct zvm *vm);
+static inline uint64_t zt_iota(const struct ztables *t)
+{
+	return t->rto | ZT_IOTA_DT_RT;
+}
+/* map one 4 KiB page; creates segment/page tables as needed */
+int zt_map(struct ztables *t, uint64_t iova, uint64_t gpa, bool readonly);
+/* mark the PTE invalid (the lazy-unmap way: tables stay) */
+int zt_unmap(struct ztables *t, uint64_t iova);
+/* host pointers to the (big-endian) entries, NULL if the level is missing */
+uint64_t *zt_rte(struct ztables *t, uint64_t iova);
+uint64_t *zt_ste(struct ztables *t, uint64_t iova);
+uint64_t *zt_pte(struct ztables *t, uint64_t iova);
+uint64_t zt_get(const uint64_t *entry);
+void zt_set(uint64_t *entry, uint64_t val);
+
+/* ------------------------------------------------------ pin accounting */
+
+long zpin_vmpin_kb(void);		/* VmPin of this process, kB; -1 on error */
+long zpin_foll_pinned(void);		/* nr_foll_pin_acquired - released; LONG_MIN on error */
+/* poll until both counters are back to the given values, up to timeout_ms */
+bool zpin_wait(long vmpin_kb, long foll, int timeout_ms);
+
+/* ---------------------------------------------------- iommufd + vfio cdev */
+
+struct zdev {
+	int iommufd;
+	int devfd;
+	uint32_t dev_id;
+	uint32_t ioas_id;
+	uint64_t start_dma;	/* VFIO_DEVICE_INFO_CAP_ZPCI_BASE */
+	uint64_t end_dma;
+	uint32_t host_fh;
+	bool have_zpci_info;
+};
+
+/* open /dev/iommu + the vfio cdev, bind, allocate an (empty) IOAS */
+int zdev_open(struct zdev *d, const char *path);
+void zdev_close(struct zdev *d);
+int zdev_hwpt_alloc(struct zdev *d, int kvm_fd, uint32_t fh, uint64_t iota,
+		    uint64_t pba, uint64_t pal, uint32_t *hwpt_id);
+int zdev_attach(struct zdev *d, uint32_t pt_id);
+int zdev_detach(struct zdev *d);
+int zdev_destroy_obj(struct zdev *d, uint32_t id);
+/* one IOMMU_HWPT_INVALIDATE entry; returns 0 or -errno, fills e->cc/status */
+int zdev_invalidate(struct zdev *d, uint32_t hwpt_id,
+		    struct iommu_hwpt_s390_kvm_invalidate *e);
+int zdev_refresh(struct zdev *d, uint32_t hwpt_id, uint64_t iova, uint64_t len,
+		 int *cc, int *status);
+/* guest aperture to use: [start_dma, end_dma] clipped to what RTTO covers */
+void zdev_aperture(const struct zdev *d, uint64_t *pba, uint64_t *pal);
+
+/* disk image pattern (spec.md) */
+uint64_t zdisk_pattern_u64(uint64_t off);
+uint8_t zdisk_pattern_byte(uint64_t off);
+static inline uint8_t zdisk_write_byte(uint64_t i)
+{
+	return (uint8_t)((i * 7 + 0x3c) & 0xff);
+}
+
+#endif
