@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# In-kernel RPCIT acceleration for KVM on IBM Z: build + emulated-host test harness.
+#
+#   make         build everything, boot the emulated IBM Z host, run the main job,
+#                check the disk write-back
+#   make check   every test; last line "N passed, N failed"
+#
+# KERNEL_SRC=<tarball or dir> overrides the base tree (default linux-source-6.12).
+# Everything generated lives in build/ (git-ignored).
+
+H := harness
+export KERNEL_SRC
+
+.PHONY: all main deps prepare kernel headers selftests initramfs disk boot \
+	run-main run-check shell check check-host check-static clean distclean help
+
+all: main
+
+help:
+	@sed -n '3,10p' Makefile
+
+deps:
+	@$(H)/deps.sh
+
+prepare: deps
+	@$(H)/prepare.sh
+
+kernel: prepare
+	@$(H)/build-kernel.sh
+
+# uAPI headers only (build/out/usr/include); needs a configured build/out
+headers: prepare
+	@$(H)/build-kernel.sh headers
+
+selftests: kernel
+	@$(H)/build-selftests.sh
+
+initramfs: selftests
+	@$(H)/mkinitramfs.sh
+
+disk:
+	@python3 $(H)/mkdisk.py create build/disk.img
+
+# Boot once with the main job (exit status: main job + write-back check)
+main: initramfs
+	@$(H)/main.sh
+
+# Boot and run every listed selftest (no static checks, no host tests)
+run-check: initramfs
+	@$(H)/run-qemu.sh check
+
+# Interactive shell in the emulated host (Ctrl-a x quits)
+shell: initramfs
+	@$(H)/run-qemu.sh shell
+
+check-host:
+	@$(H)/check.sh host
+
+check-static: prepare
+	@$(H)/check.sh static
+
+check: deps
+	@$(H)/check.sh all
+
+clean:
+	rm -rf build/out build/selftests build/initramfs.root build/initramfs.cpio.gz \
+		build/disk.img build/logs
+
+# Also drops the prepared tree (build/linux-source-6.12 reading copy is kept)
+distclean: clean
+	rm -rf build/linux build/.prepare build/busybox build/dl

@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Configure (tinyconfig + harness/kernel.config) and build build/linux into
+# build/out, then install uAPI headers into build/out/usr/include.
+# Holds build/.kbuild.lock for the whole run: one kernel build at a time.
+#
+# Usage: build-kernel.sh [extra make args/targets]   (default: all + headers)
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+B=$TOP/build
+TREE=$B/linux
+OUT=$B/out
+JOBS=${JOBS:-$(nproc)}
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+CROSS=s390x-linux-gnu-
+CCPFX=
+command -v ccache >/dev/null && CCPFX="ccache "
+KMAKE=(make -C "$TREE" O="$OUT" ARCH=s390 CROSS_COMPILE=$CROSS
+       CC="${CCPFX}${CROSS}gcc" HOSTCC="${CCPFX}gcc" -j"$JOBS")
+
+[ -f "$TREE/Makefile" ] || { echo "build-kernel: ERROR: run 'make prepare' first" >&2; exit 1; }
+mkdir -p "$OUT"
+
+exec 8>"$B/.kbuild.lock"
+if ! flock -n 8; then
+	echo "build-kernel: another kernel build holds build/.kbuild.lock, waiting..."
+	flock 8
+fi
+
+# --- configuration -------------------------------------------------------
+# Regenerated every time (new Kconfig symbols may arrive with patches); the
+# old .config is kept, mtime included, when the result is identical.
+config() {
+	local saved=
+	if [ -f "$OUT/.config" ]; then saved=$(mktemp); cp -p "$OUT/.config" "$saved"; fi
+	"${KMAKE[@]}" -s tinyconfig >/dev/null
+	(cd "$OUT" && "$TREE/scripts/kconfig/merge_config.sh" -n -m .config "$TOP/harness/kernel.config" \
+		> "$OUT/merge_config.log" 2>&1) || { cat "$OUT/merge_config.log"; exit 1; }
+	# -m only merges; let kconfig resolve dependencies starting from allnoconfig
+	mv "$OUT/.config" "$OUT/.config.merged"
+	"${KMAKE[@]}" -s KCONFIG_ALLCONFIG="$OUT/.config.merged" allnoconfig >/dev/null
+	if [ -n "$saved" ] && cmp -s "$saved" "$OUT/.config"; then cp -p "$saved" "$OUT/.config"; fi
+	[ -n "$saved" ] && rm -f "$saved"
+	# report fragment values that did not survive
+	local miss=0 important="CONFIG_PCI CONFIG_S390_IOMMU CONFIG_IOMMUFD CONFIG_VFIO CONFIG_VFIO_PCI
+		CONFIG_VFIO_DEVICE_CDEV CONFIG_KVM CONFIG_BLK_DEV_INITRD CONFIG_DEVTMPFS CONFIG_DEBUG_FS
+		CONFIG_PROVE_LOCKING CONFIG_SCLP_VT220_CONSOLE CONFIG_BINFMT_ELF"
+	while IFS= read -r line; do
+		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+		sym=${line%%=*}
+		if ! grep -qxF "$line" "$OUT/.config"; then
+			got=$(grep -E "^$sym=|^# $sym is not set" "$OUT/.config" || echo "absent (symbol unknown to this tree)")
+			echo "build-kernel: note: fragment wants $line, .config has: $got"
+			for i in $important; do [ "$i" = "$sym" ] && miss=1; done
+		fi
+	done < "$TOP/harness/kernel.config"
+	for i in CONFIG_VFIO_PCI CONFIG_IOMMUFD CONFIG_VFIO_DEVICE_CDEV CONFIG_KVM; do
+		grep -qx "$i=y" "$OUT/.config" || { echo "build-kernel: ERROR: $i=y missing from .config"; miss=1; }
+	done
+	if [ $miss = 1 ]; then
+		echo "build-kernel: ERROR: important config options were dropped by merge (see above)" >&2
+		exit 1
+	fi
+}
+
+t0=$(date +%s)
+config
+if [ $# -gt 0 ]; then
+	"${KMAKE[@]}" "$@"
+else
+	"${KMAKE[@]}"
+	"${KMAKE[@]}" -s headers
+fi
+t1=$(date +%s)
+echo "build-kernel: done in $((t1 - t0)) s ($OUT/arch/s390/boot/bzImage)"

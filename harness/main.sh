@@ -1,0 +1,18 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The main job: boot with zpci.mode=main, run build/selftests/zpci_rpcit_main,
+# print its "main job: ..." line and check the disk write-back.
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+B=$TOP/build
+if [ ! -x "$B/selftests/zpci_rpcit_main" ]; then
+	echo "main job: ERROR: build/selftests/zpci_rpcit_main does not exist" \
+	     "(tools/testing/selftests/kvm/s390x/zpci_rpcit_main.c not landed or failed to build)"
+	exit 1
+fi
+"$TOP/harness/run-qemu.sh" main; rc=$?
+line=$(cat "$B/logs/run-main.mainjob" 2>/dev/null)
+if [ -n "$line" ]; then echo "$line"; else echo "main job: ERROR: no 'main job:' summary line in build/logs/run-main.log"; rc=1; fi
+python3 "$TOP/harness/mkdisk.py" check "$B/disk.img" || rc=1
+[ $rc = 0 ] && echo "make: main job OK" || echo "make: main job FAILED (see build/logs/run-main.log)"
+exit $rc

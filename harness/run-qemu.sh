@@ -1,0 +1,40 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the emulated IBM Z host (QEMU TCG) with the kernel from build/out,
+# build/initramfs.cpio.gz and one zPCI virtio-blk function on build/disk.img.
+# Usage: run-qemu.sh main|check|shell   (BOOT_TIMEOUT=seconds, default 600)
+# Console goes to build/logs/run-<mode>.log; results to build/logs/run-<mode>.results
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+B=$TOP/build
+mode=${1:-check}
+KERNEL=$B/out/arch/s390/boot/bzImage
+INITRD=$B/initramfs.cpio.gz
+LOG=$B/logs/run-$mode.log
+RES=$B/logs/run-$mode.results
+TMO=${BOOT_TIMEOUT:-600}
+TEST_TMO=${TEST_TIMEOUT:-300}
+mkdir -p "$B/logs"
+[ -f "$KERNEL" ] || { echo "run: ERROR: $KERNEL missing (make kernel)"; exit 1; }
+[ -f "$INITRD" ] || { echo "run: ERROR: $INITRD missing (make initramfs)"; exit 1; }
+# fresh disk image every boot (the main job writes to it)
+python3 "$TOP/harness/mkdisk.py" create "$B/disk.img"
+
+QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp 2 -m 1024
+      -nographic -no-reboot -net none -action panic=exit-failure
+      -kernel "$KERNEL" -initrd "$INITRD"
+      -append "console=ttysclp0 panic=-1 zpci.mode=$mode zpci.test_timeout=$TEST_TMO ${KERNEL_CMDLINE:-}"
+      -drive if=none,id=d0,file="$B/disk.img",format=raw,cache=writeback
+      -device zpci,uid=1,fid=1,target=blk0
+      -device virtio-blk-pci,id=blk0,drive=d0,iommu_platform=on,disable-legacy=on)
+
+if [ "$mode" = shell ]; then exec "${QEMU[@]}"; fi
+echo "run: booting (mode=$mode, timeout ${TMO}s), console -> build/logs/run-$mode.log"
+t0=$(date +%s.%N)
+timeout -k 10 "$TMO" "${QEMU[@]}" < /dev/null > "$LOG" 2>&1
+qrc=$?
+t1=$(date +%s.%N)
+dur=$(echo "$t1 - $t0" | bc)
+echo "run: qemu exited rc=$qrc after ${dur}s"
+[ $qrc = 124 ] && echo "run: ERROR: boot timed out after ${TMO}s"
+exec "$TOP/harness/parse-log.sh" "$LOG" "$RES" "$qrc"
