@@ -178,6 +178,31 @@ int zdev_refresh(struct zdev *d, uint32_t hwpt_id, uint64_t iova, uint64_t len,
 /* guest aperture to use: [start_dma, end_dma] clipped to what RTTO covers */
 void zdev_aperture(const struct zdev *d, uint64_t *pba, uint64_t *pal);
 
+/* ---------------------------------- one VM + tables + device + s390 hwpt */
+
+#define ZSETUP_SKIP	4	/* KSFT_SKIP: /dev/kvm, /dev/iommu or vfio0 missing */
+#define ZSETUP_MEM	(64 * ZPCI_MIB)
+
+struct zsetup {
+	struct zvm vm;
+	struct ztables t;
+	struct zdev d;
+	uint32_t hwpt;
+	bool have_hwpt;
+	bool attached;
+	uint64_t pba, pal;
+	long kb0, foll0;	/* pin baseline measured before setup */
+};
+
+/* 0, ZSETUP_SKIP or -errno; allocates the hwpt with the guest IOTA, attaches if asked */
+int zsetup_init(struct zsetup *s, bool attach);
+void zsetup_fini(struct zsetup *s);
+/* map n scattered guest pages at iova / invalidate n PTEs */
+int zsetup_map(struct zsetup *s, uint64_t iova, int n, bool ro);
+int zsetup_unmap(struct zsetup *s, uint64_t iova, int n);
+/* pins (VmPin and foll pins) equal baseline + pages, polled up to 1 s */
+bool zsetup_pins_are(struct zsetup *s, long pages);
+
 /* disk image pattern (spec.md) */
 uint64_t zdisk_pattern_u64(uint64_t off);
 uint8_t zdisk_pattern_byte(uint64_t off);

@@ -25,105 +25,11 @@
 #include "kselftest_harness.h"
 #include "zpci_lib.h"
 
-#define MEM_SIZE	(64 * ZPCI_MIB)
+#define MEM_SIZE	ZSETUP_MEM
 #define OTHER_FH	0x80009999u
 
-struct zsetup {
-	struct zvm vm;
-	struct ztables t;
-	struct zdev d;
-	uint32_t hwpt;
-	bool have_hwpt;
-	bool attached;
-	uint64_t pba, pal;
-	long kb0, foll0;	/* baseline before setup */
-};
-
-/* returns 0, or KSFT_SKIP when the environment lacks KVM/vfio0, or -errno */
-static int zsetup_init(struct zsetup *s, bool attach)
-{
-	int ret;
-
-	memset(s, 0, sizeof(*s));
-	s->vm.kvm_fd = s->vm.vm_fd = s->vm.vcpu_fd = -1;
-	s->d.iommufd = s->d.devfd = -1;
-	s->kb0 = zpin_vmpin_kb();
-	s->foll0 = zpin_foll_pinned();
-
-	if (access("/dev/kvm", R_OK | W_OK) || access(ZPCI_VFIO_DEV, R_OK | W_OK) ||
-	    access("/dev/iommu", R_OK | W_OK))
-		return KSFT_SKIP;
-	ret = zvm_create(&s->vm, MEM_SIZE);
-	if (ret)
-		return ret;
-	ret = zt_init(&s->t, &s->vm);
-	if (ret)
-		return ret;
-	ret = zdev_open(&s->d, ZPCI_VFIO_DEV);
-	if (ret)
-		return ret;
-	zdev_aperture(&s->d, &s->pba, &s->pal);
-	ret = zdev_hwpt_alloc(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH, zt_iota(&s->t),
-			      s->pba, s->pal, &s->hwpt);
-	if (ret)
-		return ret;
-	s->have_hwpt = true;
-	if (attach) {
-		ret = zdev_attach(&s->d, s->hwpt);
-		if (ret)
-			return ret;
-		s->attached = true;
-	}
-	return 0;
-}
-
-static void zsetup_fini(struct zsetup *s)
-{
-	if (s->attached)
-		zdev_detach(&s->d);
-	if (s->have_hwpt)
-		zdev_destroy_obj(&s->d, s->hwpt);
-	s->attached = s->have_hwpt = false;
-	zdev_close(&s->d);
-	zvm_destroy(&s->vm);
-}
-
-/* map n scattered guest pages at iova */
-static int map_pages(struct zsetup *s, uint64_t iova, int n, bool ro)
-{
-	int i, ret;
-
-	for (i = 0; i < n; i++) {
-		uint64_t gpa = zvm_alloc_scattered_page(&s->vm);
-
-		if (!gpa)
-			return -ENOMEM;
-		ret = zt_map(&s->t, iova + i * ZPCI_PAGE_SIZE, gpa, ro);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static int unmap_pages(struct zsetup *s, uint64_t iova, int n)
-{
-	int i, ret;
-
-	for (i = 0; i < n; i++) {
-		ret = zt_unmap(&s->t, iova + i * ZPCI_PAGE_SIZE);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static bool pins_are(struct zsetup *s, long pages)
-{
-	return zpin_wait(s->kb0 + pages * 4, s->foll0 + pages, 1000);
-}
-
 #define ASSERT_PINS(s, pages) \
-	ASSERT_TRUE(pins_are(s, pages)) \
+	ASSERT_TRUE(zsetup_pins_are(s, pages)) \
 		TH_LOG("pins: VmPin %ld kB (base %ld, want +%ld), foll %+ld (want %+ld)", \
 		       zpin_vmpin_kb(), (s)->kb0, (long)(pages) * 4, \
 		       zpin_foll_pinned() - (s)->foll0, (long)(pages))
@@ -161,7 +67,7 @@ FIXTURE_SETUP(zpci)
 {
 	int ret = zsetup_init(&self->s, true);
 
-	if (ret == KSFT_SKIP)
+	if (ret == ZSETUP_SKIP)
 		SKIP(return, "needs /dev/kvm, /dev/iommu and " ZPCI_VFIO_DEV);
 	ASSERT_EQ(0, ret) TH_LOG("setup: %s", strerror(-ret));
 }
@@ -177,15 +83,15 @@ TEST_F(zpci, success_pins_pages)
 	struct zsetup *s = &self->s;
 	uint64_t iova = s->pba + 0x10000;
 
-	ASSERT_EQ(0, map_pages(s, iova, 8, false));
-	ASSERT_EQ(0, map_pages(s, iova + 8 * ZPCI_PAGE_SIZE, 2, true));
+	ASSERT_EQ(0, zsetup_map(s, iova, 8, false));
+	ASSERT_EQ(0, zsetup_map(s, iova + 8 * ZPCI_PAGE_SIZE, 2, true));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, iova, 10 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 10);
 	/* refreshing the same range again pins nothing more */
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, iova, 10 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 10);
 	/* lazy unmap: invalid PTEs found by a global refresh */
-	ASSERT_EQ(0, unmap_pages(s, iova, 10));
+	ASSERT_EQ(0, zsetup_unmap(s, iova, 10));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, 0, 0);
 	ASSERT_PINS(s, 0);
 }
@@ -196,10 +102,10 @@ TEST_F(zpci, remap_swaps_pin)
 	struct zsetup *s = &self->s;
 	uint64_t iova = s->pba + 0x20000;
 
-	ASSERT_EQ(0, map_pages(s, iova, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, iova, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, iova, ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 1);
-	ASSERT_EQ(0, map_pages(s, iova, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, iova, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, iova, ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 1);
 }
@@ -210,7 +116,7 @@ TEST_F(zpci, problem_state_privileged_op)
 	struct zsetup *s = &self->s;
 	struct zrpcit r;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	memset(zvm_ptr(&s->vm, ZPCI_LC_PGM_CODE), 0, 2);
 	ASSERT_EQ(0, zvm_rpcit_regs(&s->vm, 1, 2, ZPCI_GUEST_FH, s->pba,
 				    ZPCI_PAGE_SIZE, ZPCI_PSW_PSTATE, &r));
@@ -226,7 +132,7 @@ TEST_F(zpci, odd_r2_specification)
 	struct zsetup *s = &self->s;
 	struct zrpcit r;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	memset(zvm_ptr(&s->vm, ZPCI_LC_PGM_CODE), 0, 2);
 	ASSERT_EQ(0, zvm_rpcit_regs(&s->vm, 1, 3, ZPCI_GUEST_FH, s->pba,
 				    ZPCI_PAGE_SIZE, 0, &r));
@@ -242,7 +148,7 @@ TEST_F(zpci, other_registers)
 	struct zsetup *s = &self->s;
 	struct zrpcit r;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 2, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
 	ASSERT_EQ(0, zvm_rpcit_regs(&s->vm, 6, 8, ZPCI_GUEST_FH, s->pba,
 				    2 * ZPCI_PAGE_SIZE, 0, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
@@ -257,7 +163,7 @@ TEST_F(zpci, range_below_pba)
 
 	if (s->pba < 2 * ZPCI_PAGE_SIZE)
 		SKIP(return, "aperture starts at 0x%llx", (unsigned long long)s->pba);
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba - ZPCI_PAGE_SIZE,
 		     2 * ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, 0, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
@@ -282,7 +188,7 @@ TEST_F(zpci, range_wrapping)
 {
 	struct zsetup *s = &self->s;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ~0ULL - ZPCI_PAGE_SIZE + 2, 1,
 		     ZPCI_STATUS_ERROR);
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ~0ULL, 1, ZPCI_STATUS_ERROR);
@@ -295,7 +201,7 @@ TEST_F(zpci, rte_bad_table_type)
 	struct zsetup *s = &self->s;
 	uint64_t *rte;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 4, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 4, false));
 	rte = zt_rte(&s->t, s->pba);
 	ASSERT_NE(NULL, rte);
 	zt_set(rte, (zt_get(rte) & ~0xcULL) | 0x8);
@@ -314,7 +220,7 @@ TEST_F(zpci, ste_bad_table_type)
 	struct zsetup *s = &self->s;
 	uint64_t *ste;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	ste = zt_ste(&s->t, s->pba);
 	ASSERT_NE(NULL, ste);
 	zt_set(ste, zt_get(ste) | ZT_TYPE_RTX);
@@ -328,7 +234,7 @@ TEST_F(zpci, table_origin_outside_memslot)
 	struct zsetup *s = &self->s;
 	uint64_t *rte, *ste;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	rte = zt_rte(&s->t, s->pba);
 	ASSERT_NE(NULL, rte);
 	zt_set(rte, 0x7ff00000000ULL | ZT_TYPE_RTX | ZT_LEN_RTX);
@@ -336,7 +242,7 @@ TEST_F(zpci, table_origin_outside_memslot)
 	ASSERT_PINS(s, 0);
 
 	/* page-table origin just past the end of the memslot */
-	ASSERT_EQ(0, map_pages(s, s->pba + 0x200000000ULL, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba + 0x200000000ULL, 1, false));
 	ste = zt_ste(&s->t, s->pba + 0x200000000ULL);
 	ASSERT_NE(NULL, ste);
 	zt_set(ste, s->vm.mem_size | ZT_TYPE_SX);
@@ -397,7 +303,7 @@ TEST_F(zpci, partial_unmap)
 	struct zsetup *s = &self->s;
 	uint64_t iova = s->pba + 0x100000 - 4 * ZPCI_PAGE_SIZE;	/* crosses a PT */
 
-	ASSERT_EQ(0, map_pages(s, iova, 8, false));
+	ASSERT_EQ(0, zsetup_map(s, iova, 8, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, iova, 8 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 8);
 	ASSERT_EQ(0, zt_unmap(&s->t, iova + 3 * ZPCI_PAGE_SIZE));
@@ -416,7 +322,7 @@ TEST_F(zpci, unknown_fh_exits)
 	struct zsetup *s = &self->s;
 	struct zrpcit r;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	ASSERT_EQ(0, zvm_rpcit_regs(&s->vm, 1, 2, OTHER_FH, s->pba, ZPCI_PAGE_SIZE,
 				    0, &r));
 	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
@@ -444,7 +350,7 @@ TEST_F(zpci, fh_of_other_vm_exits)
 	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
 	ASSERT_PINS(s, 0);
 	/* the owner VM still works */
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 1);
 	zvm_destroy(&vm2);
@@ -458,7 +364,7 @@ TEST_F(zpci, set_ioat_drops_old_pins)
 	struct iommu_hwpt_s390_kvm_invalidate e;
 	struct ztables t2;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 6, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 6, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 6 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 6);
 
@@ -492,8 +398,8 @@ TEST_F(zpci, set_ioat_new_aperture)
 	e.pba = s->pba + ZPCI_MIB;
 	e.pal = s->pba + 2 * ZPCI_MIB - 1;
 	ASSERT_EQ(0, zdev_invalidate(&s->d, s->hwpt, &e));
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
-	ASSERT_EQ(0, map_pages(s, s->pba + ZPCI_MIB, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba + ZPCI_MIB, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba + ZPCI_MIB, ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 1);
@@ -506,7 +412,7 @@ TEST_F(zpci, clear_ioat)
 	struct iommu_hwpt_s390_kvm_invalidate e;
 	struct zrpcit r;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 5, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 5, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 5 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 5);
 
@@ -542,7 +448,7 @@ TEST_F(zpci, invalidate_refresh_matches_rpcit)
 	struct zrpcit r;
 	int i, cc, status, n = 0;
 
-	ASSERT_EQ(0, map_pages(s, s->pba, 3, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 3, false));
 	ASSERT_EQ(0, zt_map(&s->t, s->pba + 0x10000, 0x7ff00000000ULL, false));
 	c[n].iova = s->pba;  c[n].len = 3 * ZPCI_PAGE_SIZE; c[n].cc = 0; c[n++].status = 0;
 	c[n].iova = s->pba + 0x10000; c[n].len = ZPCI_PAGE_SIZE; c[n].cc = 1;
@@ -568,7 +474,7 @@ TEST_F(zpci, invalidate_refresh_matches_rpcit)
 	}
 	ASSERT_PINS(s, 3);
 	/* unmap through the iommufd side */
-	ASSERT_EQ(0, unmap_pages(s, s->pba, 3));
+	ASSERT_EQ(0, zsetup_unmap(s, s->pba, 3));
 	ASSERT_EQ(0, zdev_refresh(&s->d, s->hwpt, s->pba, s->pal - s->pba + 1, &cc, &status));
 	ASSERT_EQ(0, cc);
 	ASSERT_PINS(s, 0);
@@ -639,7 +545,7 @@ TEST_F(zpci, duplicate_kvm_fh)
 	ASSERT_NE(0, zdev_hwpt_alloc(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH,
 				     zt_iota(&s->t), s->pba, s->pal, &id2));
 	/* the first hwpt still works */
-	ASSERT_EQ(0, map_pages(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 1);
 }
@@ -697,17 +603,17 @@ TEST(memlock_exhaustion)
 	ASSERT_EQ(0, drop_cap_ipc_lock());
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
 	ret = zsetup_init(s, true);
-	if (ret == KSFT_SKIP)
+	if (ret == ZSETUP_SKIP)
 		SKIP(return, "needs /dev/kvm, /dev/iommu and " ZPCI_VFIO_DEV);
 	ASSERT_EQ(0, ret) TH_LOG("setup: %s", strerror(-ret));
 
 	/* within the limit */
-	ASSERT_EQ(0, map_pages(s, s->pba, 4, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 4, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 4 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 4);
 
 	/* beyond it */
-	ASSERT_EQ(0, map_pages(s, s->pba + 0x100000, OVER_PAGES, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba + 0x100000, OVER_PAGES, false));
 	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba + 0x100000,
 			       OVER_PAGES * ZPCI_PAGE_SIZE, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
@@ -723,12 +629,12 @@ TEST(memlock_exhaustion)
 	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
 	TH_LOG("global refresh while over the limit: cc %d status %d", r.cc, r.status);
-	ASSERT_EQ(0, unmap_pages(s, s->pba + 0x100000, OVER_PAGES));
+	ASSERT_EQ(0, zsetup_unmap(s, s->pba + 0x100000, OVER_PAGES));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, 0, 0);
 	ASSERT_PINS(s, 4);
 
 	/* and can map again up to the limit */
-	ASSERT_EQ(0, map_pages(s, s->pba + 0x200000, MEMLOCK_PAGES - 4, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba + 0x200000, MEMLOCK_PAGES - 4, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba + 0x200000,
 		     (MEMLOCK_PAGES - 4) * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, MEMLOCK_PAGES);
@@ -745,10 +651,10 @@ TEST(unattached_hwpt)
 	int ret;
 
 	ret = zsetup_init(s, false);
-	if (ret == KSFT_SKIP)
+	if (ret == ZSETUP_SKIP)
 		SKIP(return, "needs /dev/kvm, /dev/iommu and " ZPCI_VFIO_DEV);
 	ASSERT_EQ(0, ret) TH_LOG("setup: %s", strerror(-ret));
-	ASSERT_EQ(0, map_pages(s, s->pba, 2, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
 	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, &r));
 	TH_LOG("RPCIT on an unattached hwpt: exit %s cc %d status %d",
 	       zvm_exit_name(r.exit_reason), r.cc, r.status);

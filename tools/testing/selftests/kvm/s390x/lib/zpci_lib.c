@@ -584,6 +584,89 @@ void zdev_aperture(const struct zdev *d, uint64_t *pba, uint64_t *pal)
 	*pal = end;
 }
 
+/* ------------------------------------------------------ zsetup */
+
+int zsetup_init(struct zsetup *s, bool attach)
+{
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->vm.kvm_fd = s->vm.vm_fd = s->vm.vcpu_fd = -1;
+	s->d.iommufd = s->d.devfd = -1;
+	s->kb0 = zpin_vmpin_kb();
+	s->foll0 = zpin_foll_pinned();
+
+	if (access("/dev/kvm", R_OK | W_OK) || access(ZPCI_VFIO_DEV, R_OK | W_OK) ||
+	    access("/dev/iommu", R_OK | W_OK))
+		return ZSETUP_SKIP;
+	ret = zvm_create(&s->vm, ZSETUP_MEM);
+	if (ret)
+		return ret;
+	ret = zt_init(&s->t, &s->vm);
+	if (ret)
+		return ret;
+	ret = zdev_open(&s->d, ZPCI_VFIO_DEV);
+	if (ret)
+		return ret;
+	zdev_aperture(&s->d, &s->pba, &s->pal);
+	ret = zdev_hwpt_alloc(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH, zt_iota(&s->t),
+			      s->pba, s->pal, &s->hwpt);
+	if (ret)
+		return ret;
+	s->have_hwpt = true;
+	if (attach) {
+		ret = zdev_attach(&s->d, s->hwpt);
+		if (ret)
+			return ret;
+		s->attached = true;
+	}
+	return 0;
+}
+
+void zsetup_fini(struct zsetup *s)
+{
+	if (s->attached)
+		zdev_detach(&s->d);
+	if (s->have_hwpt)
+		zdev_destroy_obj(&s->d, s->hwpt);
+	s->attached = s->have_hwpt = false;
+	zdev_close(&s->d);
+	zvm_destroy(&s->vm);
+}
+
+int zsetup_map(struct zsetup *s, uint64_t iova, int n, bool ro)
+{
+	int i, ret;
+
+	for (i = 0; i < n; i++) {
+		uint64_t gpa = zvm_alloc_scattered_page(&s->vm);
+
+		if (!gpa)
+			return -ENOMEM;
+		ret = zt_map(&s->t, iova + i * ZPCI_PAGE_SIZE, gpa, ro);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int zsetup_unmap(struct zsetup *s, uint64_t iova, int n)
+{
+	int i, ret;
+
+	for (i = 0; i < n; i++) {
+		ret = zt_unmap(&s->t, iova + i * ZPCI_PAGE_SIZE);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+bool zsetup_pins_are(struct zsetup *s, long pages)
+{
+	return zpin_wait(s->kb0 + pages * 4, s->foll0 + pages, 1000);
+}
+
 /* ------------------------------------------------------ disk pattern */
 
 uint64_t zdisk_pattern_u64(uint64_t off)

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * zpci_rpcit_teardown - every teardown order releases every pin.
+ *
+ * After N guest pages are pinned through in-kernel RPCIT, the VM fd, the
+ * vfio device fd, the iommufd and the hwpt are torn down in each order (and
+ * by process exit). Afterwards nr_foll_pin_acquired - nr_foll_pin_released
+ * and VmPin must be back at the baseline measured before setup (polled: some
+ * releases are deferred to RCU or a work item).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "zpci_lib.h"
+
+#define NPAGES		48	/* crosses a page-table boundary */
+#define SETTLE_MS	5000
+
+static bool back_to(long kb, long foll)
+{
+	return zpin_wait(kb, foll, SETTLE_MS);
+}
+
+#define ASSERT_BASELINE(s) \
+	ASSERT_TRUE(back_to((s)->kb0, (s)->foll0)) \
+		TH_LOG("not released: VmPin %ld kB (base %ld), foll pins %+ld", \
+		       zpin_vmpin_kb(), (s)->kb0, zpin_foll_pinned() - (s)->foll0)
+
+#define ASSERT_PINNED(s, n) \
+	ASSERT_TRUE(zsetup_pins_are(s, n)) \
+		TH_LOG("pins: VmPin %ld kB (base %ld, want +%d), foll %+ld", \
+		       zpin_vmpin_kb(), (s)->kb0, (n) * 4, \
+		       zpin_foll_pinned() - (s)->foll0)
+
+#define SETUP_OR_SKIP(s, attach) do { \
+	int __ret = zsetup_init(s, attach); \
+	if (__ret == ZSETUP_SKIP) \
+		SKIP(return, "needs /dev/kvm, /dev/iommu and " ZPCI_VFIO_DEV); \
+	ASSERT_EQ(0, __ret) TH_LOG("setup: %s", strerror(-__ret)); \
+} while (0)
+
+/* map and shadow NPAGES pages straddling the 1 MiB page-table boundary */
+static int pin_pages(struct zsetup *s, int n)
+{
+	uint64_t iova = s->pba + ZPCI_MIB - (n / 2) * ZPCI_PAGE_SIZE;
+	struct zrpcit r;
+	int ret;
+
+	ret = zsetup_map(s, iova, n, false);
+	if (ret)
+		return ret;
+	ret = zvm_rpcit(&s->vm, ZPCI_GUEST_FH, iova, n * ZPCI_PAGE_SIZE, &r);
+	if (ret)
+		return ret;
+	if (r.exit_reason != KVM_EXIT_INTR || r.cc || r.status)
+		return -EIO;
+	return 0;
+}
+
+static void close_vm(struct zsetup *s)
+{
+	zvm_destroy(&s->vm);	/* vcpu, VM and /dev/kvm fds, run + memslot mappings */
+}
+
+static void close_dev(struct zsetup *s)
+{
+	close(s->d.devfd);
+	s->d.devfd = -1;
+	s->attached = false;
+}
+
+static void close_iommufd(struct zsetup *s)
+{
+	close(s->d.iommufd);
+	s->d.iommufd = -1;
+	s->have_hwpt = false;
+}
+
+TEST(close_vm_first)
+{
+	struct zsetup s_, *s = &s_;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_PINNED(s, NPAGES);
+	close_vm(s);
+	/* the hwpt keeps the VM alive while the device may still DMA */
+	ASSERT_PINNED(s, NPAGES);
+	close_dev(s);
+	close_iommufd(s);
+	ASSERT_BASELINE(s);
+}
+
+TEST(close_vm_first_then_iommufd)
+{
+	struct zsetup s_, *s = &s_;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_PINNED(s, NPAGES);
+	close_vm(s);
+	close_iommufd(s);
+	close_dev(s);
+	ASSERT_BASELINE(s);
+}
+
+TEST(close_device_first)
+{
+	struct zsetup s_, *s = &s_;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_PINNED(s, NPAGES);
+	close_dev(s);
+	close_iommufd(s);
+	close_vm(s);
+	ASSERT_BASELINE(s);
+}
+
+TEST(close_device_first_then_vm)
+{
+	struct zsetup s_, *s = &s_;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_PINNED(s, NPAGES);
+	close_dev(s);
+	close_vm(s);
+	close_iommufd(s);
+	ASSERT_BASELINE(s);
+}
+
+TEST(close_iommufd_first)
+{
+	struct zsetup s_, *s = &s_;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_PINNED(s, NPAGES);
+	close_iommufd(s);
+	close_dev(s);
+	close_vm(s);
+	ASSERT_BASELINE(s);
+}
+
+TEST(close_iommufd_first_then_vm)
+{
+	struct zsetup s_, *s = &s_;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_PINNED(s, NPAGES);
+	close_iommufd(s);
+	close_vm(s);
+	close_dev(s);
+	ASSERT_BASELINE(s);
+}
+
+/* iommufd refuses to destroy an attached hwpt; detach + destroy releases at once */
+TEST(destroy_hwpt_before_detach)
+{
+	struct zsetup s_, *s = &s_;
+	struct zrpcit r;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_PINNED(s, NPAGES);
+	ASSERT_EQ(-EBUSY, zdev_destroy_obj(&s->d, s->hwpt));
+	ASSERT_PINNED(s, NPAGES);
+	ASSERT_EQ(0, zdev_detach(&s->d));
+	s->attached = false;
+	ASSERT_EQ(0, zdev_destroy_obj(&s->d, s->hwpt));
+	s->have_hwpt = false;
+	/* VM, device and iommufd still open: the pins are gone anyway */
+	ASSERT_BASELINE(s);
+	/* and the fh is not bound any more: RPCIT goes to userspace */
+	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, &r));
+	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
+		TH_LOG("exit %s cc %d", zvm_exit_name(r.exit_reason), r.cc);
+	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	zsetup_fini(s);
+	ASSERT_BASELINE(s);
+}
+
+/* the fh can be bound again after the hwpt is gone */
+TEST(rebind_after_destroy)
+{
+	struct zsetup s_, *s = &s_;
+	uint32_t id;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_EQ(0, zdev_detach(&s->d));
+	s->attached = false;
+	ASSERT_EQ(0, zdev_destroy_obj(&s->d, s->hwpt));
+	s->have_hwpt = false;
+	ASSERT_BASELINE(s);
+	ASSERT_EQ(0, zdev_hwpt_alloc(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH, zt_iota(&s->t),
+				     s->pba, s->pal, &id));
+	s->hwpt = id;
+	s->have_hwpt = true;
+	ASSERT_EQ(0, zdev_attach(&s->d, id));
+	s->attached = true;
+	/* the guest tables still hold the mappings: a global refresh restores them */
+	{
+		struct zrpcit r;
+
+		ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, &r));
+		ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
+		ASSERT_EQ(0, r.cc);
+	}
+	ASSERT_PINNED(s, NPAGES);
+	zsetup_fini(s);
+	ASSERT_BASELINE(s);
+}
+
+/* detach only, then close everything */
+TEST(detach_then_close)
+{
+	struct zsetup s_, *s = &s_;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_EQ(0, zdev_detach(&s->d));
+	s->attached = false;
+	close_vm(s);
+	close_dev(s);
+	close_iommufd(s);
+	ASSERT_BASELINE(s);
+}
+
+/* the process dies with everything open */
+TEST(exit_without_close)
+{
+	long foll0 = zpin_foll_pinned();
+	int status;
+	pid_t pid;
+
+	if (access("/dev/kvm", R_OK | W_OK) || access(ZPCI_VFIO_DEV, R_OK | W_OK))
+		SKIP(return, "needs /dev/kvm and " ZPCI_VFIO_DEV);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct zsetup s;
+
+		if (zsetup_init(&s, true))
+			_exit(2);
+		if (pin_pages(&s, NPAGES))
+			_exit(3);
+		if (!zsetup_pins_are(&s, NPAGES))
+			_exit(4);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("child failed at step %d",
+						 WEXITSTATUS(status));
+	ASSERT_TRUE(back_to(zpin_vmpin_kb(), foll0))
+		TH_LOG("foll pins %+ld after the process exited", zpin_foll_pinned() - foll0);
+}
+
+/* the guest unmaps everything before teardown: nothing left to release */
+TEST(unmap_all_then_close)
+{
+	struct zsetup s_, *s = &s_;
+	struct zrpcit r;
+
+	SETUP_OR_SKIP(s, true);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_EQ(0, zsetup_unmap(s, s->pba + ZPCI_MIB - (NPAGES / 2) * ZPCI_PAGE_SIZE,
+				  NPAGES));
+	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, &r));
+	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
+	ASSERT_EQ(0, r.cc);
+	ASSERT_BASELINE(s);
+	zsetup_fini(s);
+	ASSERT_BASELINE(s);
+}
+
+/* repeated cycles in rotating orders: no drift */
+TEST(cycles)
+{
+	int i;
+
+	for (i = 0; i < 12; i++) {
+		struct zsetup s_, *s = &s_;
+
+		SETUP_OR_SKIP(s, true);
+		ASSERT_EQ(0, pin_pages(s, 16 + i));
+		ASSERT_PINNED(s, 16 + i);
+		switch (i % 3) {
+		case 0:
+			close_vm(s);
+			close_dev(s);
+			close_iommufd(s);
+			break;
+		case 1:
+			close_dev(s);
+			close_iommufd(s);
+			close_vm(s);
+			break;
+		default:
+			close_iommufd(s);
+			close_vm(s);
+			close_dev(s);
+			break;
+		}
+		TH_LOG("cycle %d", i);
+		ASSERT_BASELINE(s);
+	}
+}
+
+TEST_HARNESS_MAIN
