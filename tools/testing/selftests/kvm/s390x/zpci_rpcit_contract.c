@@ -228,27 +228,39 @@ TEST_F(zpci, ste_bad_table_type)
 	ASSERT_PINS(s, 0);
 }
 
-/* segment-table origin outside the memslot (MMIO-like address) */
+/* table origins outside the memslot (MMIO-like address, just past the end) */
 TEST_F(zpci, table_origin_outside_memslot)
 {
 	struct zsetup *s = &self->s;
-	uint64_t *rte, *ste;
+	uint64_t iova2 = s->pba + 3 * ZPCI_MIB;	/* another page table, same RTE */
+	uint64_t *rte, *ste, good_rte;
 
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, iova2, 1, false));
+
+	/* segment-table origin at 0x7ff00000000 */
 	rte = zt_rte(&s->t, s->pba);
 	ASSERT_NE(NULL, rte);
+	good_rte = zt_get(rte);
 	zt_set(rte, 0x7ff00000000ULL | ZT_TYPE_RTX | ZT_LEN_RTX);
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
 	ASSERT_PINS(s, 0);
+	/* segment-table origin right at the end of the memslot */
+	zt_set(rte, s->vm.mem_size | ZT_TYPE_RTX | ZT_LEN_RTX);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	ASSERT_PINS(s, 0);
+	zt_set(rte, good_rte);
 
 	/* page-table origin just past the end of the memslot */
-	ASSERT_EQ(0, zsetup_map(s, s->pba + 0x200000000ULL, 1, false));
-	ste = zt_ste(&s->t, s->pba + 0x200000000ULL);
+	ste = zt_ste(&s->t, iova2);
 	ASSERT_NE(NULL, ste);
 	zt_set(ste, s->vm.mem_size | ZT_TYPE_SX);
-	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba + 0x200000000ULL, ZPCI_PAGE_SIZE, 1,
-		     ZPCI_STATUS_ERROR);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, iova2, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
 	ASSERT_PINS(s, 0);
+
+	/* the intact part of the table still works */
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 1);
 }
 
 /* the IOTA itself points outside the memslot */
