@@ -17,7 +17,7 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 CROSS=s390x-linux-gnu-
 CCPFX=
 command -v ccache >/dev/null && CCPFX="ccache "
-KMAKE=(make -C "$TREE" O="$OUT" ARCH=s390 CROSS_COMPILE=$CROSS
+KMAKE=(make --no-print-directory -C "$TREE" O="$OUT" ARCH=s390 CROSS_COMPILE=$CROSS
        CC="${CCPFX}${CROSS}gcc" HOSTCC="${CCPFX}gcc" -j"$JOBS")
 
 [ -f "$TREE/Makefile" ] || { echo "build-kernel: ERROR: run 'make prepare' first" >&2; exit 1; }

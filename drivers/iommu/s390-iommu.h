@@ -31,7 +31,7 @@ struct s390_domain {
 	struct list_head	devices;
 	struct zpci_iommu_ctrs	ctrs;
 	unsigned long		*dma_table;
-	spinlock_t		list_lock;
+	spinlock_t		list_lock;	/* protects devices */
 	struct rcu_head		rcu;
 	u8			origin_type;
 };

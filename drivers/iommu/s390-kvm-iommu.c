@@ -64,7 +64,7 @@ struct s390_kvm_iommu_domain {
 	struct user_struct	*user;
 	refcount_t		users;
 	struct hlist_node	hnode;
-	struct mutex		lock;
+	struct mutex		lock;	/* see @lock above */
 	struct zpci_dev		*zdev;
 	u64			pba;
 	u64			pal;
