@@ -1,0 +1,1193 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host-native tests of the s390 KVM shadow engine
+ * (drivers/iommu/s390-kvm-shadow.c compiled unmodified against ./shim).
+ *
+ * Usage: shadow_test [test-name-substring] [seed]
+ *        shadow_test fuzz N      deterministic fuzz loop of N inputs
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <time.h>
+#include "guest.h"
+#include "fuzz_core.h"
+
+#define RAM		(16ULL << 20)
+#define GIB		(1ULL << 30)
+
+static int checks_failed;
+static u64 seed = 0x5eed5390ULL;
+
+#define CHECK(cond) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "  %s:%d: %s: CHECK(%s) failed\n",	\
+			__FILE__, __LINE__, __func__, #cond);		\
+		checks_failed++;					\
+	}								\
+} while (0)
+
+#define CHECK_EQ(a, b) do {						\
+	unsigned long long __a = (unsigned long long)(a);		\
+	unsigned long long __b = (unsigned long long)(b);		\
+	if (__a != __b) {						\
+		fprintf(stderr, "  %s:%d: %s: %s == %#llx, expected %s == %#llx\n", \
+			__FILE__, __LINE__, __func__, #a, __a, #b, __b); \
+		checks_failed++;					\
+	}								\
+} while (0)
+
+static u64 rnd_state;
+
+static u64 rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+struct env {
+	struct fake_guest fg;
+	struct s390_shadow sh;
+	u64 iota;
+};
+
+static void env_init_ram(struct env *e, int dt, u64 ram)
+{
+	struct s390_shadow_result r;
+
+	if (fg_init(&e->fg, ram))
+		abort();
+	CHECK_EQ(s390_shadow_init(&e->sh, &fake_ops, &e->fg), 0);
+	e->iota = fg_new_root(&e->fg, dt);
+	CHECK_EQ(s390_shadow_set_iota(&e->sh, e->iota, &r), 0);
+	CHECK(!r.changed);
+}
+
+static void env_init(struct env *e, int dt)
+{
+	env_init_ram(e, dt, RAM);
+}
+
+static void check_accounting(struct env *e)
+{
+	CHECK_EQ(e->fg.nr_pins, e->sh.nr_pinned);
+	CHECK_EQ(e->fg.errors, 0);
+}
+
+static void env_fini(struct env *e)
+{
+	u64 i;
+
+	check_accounting(e);
+	s390_shadow_destroy(&e->sh);
+	CHECK_EQ(e->fg.nr_pins, 0);
+	CHECK_EQ(e->fg.tables_live, 0);
+	CHECK_EQ(e->fg.pts_live, 0);
+	CHECK_EQ(e->fg.errors, 0);
+	for (i = 0; i < RAM / G_PAGE && i < e->fg.size / G_PAGE; i++) {
+		if (e->fg.pins[i] || e->fg.wpins[i]) {
+			CHECK(!"page still pinned after destroy");
+			break;
+		}
+	}
+	fg_destroy(&e->fg);
+}
+
+static int refresh(struct env *e, u64 iova, u64 len,
+		   struct s390_shadow_result *r)
+{
+	long unpins = e->fg.unpin_calls;
+	int rc = s390_shadow_refresh(&e->sh, iova, len, r);
+
+	/* deferred release: refresh never unpins */
+	CHECK_EQ(e->fg.unpin_calls, unpins);
+	check_accounting(e);
+	return rc;
+}
+
+static int global(struct env *e, struct s390_shadow_result *r)
+{
+	u64 reach = ((e->iota >> 2) & 7) == ZPCI_IOTA_STO ? 2 * GIB : G_REACH;
+
+	return refresh(e, 0, reach, r);
+}
+
+/* shadow translation of @iova equals guest gpa/prot (or is absent) */
+static void expect_map(struct env *e, u64 iova, u64 gpa, bool prot)
+{
+	u64 hpa = 0;
+	bool p = !prot;
+
+	CHECK(s390_shadow_lookup(&e->sh, iova, &hpa, &p));
+	CHECK_EQ(hpa, fg_hpa(&e->fg, gpa));
+	CHECK_EQ(p, prot);
+}
+
+static void expect_unmapped(struct env *e, u64 iova)
+{
+	u64 hpa;
+	bool p;
+
+	CHECK(!s390_shadow_lookup(&e->sh, iova, &hpa, &p));
+}
+
+/* ------------------------------------------------------------------ */
+
+static void t_init_destroy(void)
+{
+	struct fake_guest fg;
+	struct s390_shadow sh;
+	struct env e;
+	int k, i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	CHECK_EQ(s390_shadow_root_phys(&e.sh) & 0x3fff, 0);
+	for (i = 0; i < 2048; i++)
+		CHECK_EQ(e.sh.root[i], ZPCI_TABLE_INVALID);
+	env_fini(&e);
+
+	/* every allocation failure of init: -ENOMEM, nothing leaked */
+	for (k = 0; k < 5; k++) {
+		if (fg_init(&fg, 1 << 20))
+			abort();
+		if (k < 3)
+			fg.fail_table_in = k + 1;
+		else if (k == 3)
+			fg.fail_pt_in = 1;
+		else
+			fg.fail_realloc_in = 1;
+		CHECK_EQ(s390_shadow_init(&sh, &fake_ops, &fg), -ENOMEM);
+		CHECK_EQ(fg.tables_live, 0);
+		CHECK_EQ(fg.pts_live, 0);
+		s390_shadow_destroy(&sh);	/* harmless after failed init */
+		fg_destroy(&fg);
+	}
+}
+
+static void t_basic_map(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 iova[300], gpa[300];
+	int i, nprot = 0;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 300; i++) {
+		iova[i] = (u64)(i % 3 ? i % 7 : 2047) * G_REG +
+			  (u64)(i * 37 % 2048) * G_SEG + (u64)(i % 256) * G_PAGE;
+		gpa[i] = (u64)(i + 1) * G_PAGE;
+		fg_map(&e.fg, e.iota, iova[i], gpa[i], i % 3 == 0);
+		nprot += i % 3 == 0;
+	}
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 300);
+	CHECK(r.changed && !r.removed);
+	for (i = 0; i < 300; i++) {
+		u64 pfn = gpa[i] / G_PAGE;
+
+		expect_map(&e, iova[i], gpa[i], i % 3 == 0);
+		CHECK_EQ(e.fg.pins[pfn], 1);
+		CHECK_EQ(e.fg.wpins[pfn], i % 3 ? 1 : 0);
+		expect_unmapped(&e, iova[i] + 300 * G_PAGE);
+	}
+	CHECK_EQ(e.fg.nr_pins, 300);
+	CHECK_EQ(shadow_count_valid(&e.sh), 300);
+	CHECK_EQ(s390_shadow_release(&e.sh), 0);
+	env_fini(&e);
+}
+
+static void t_hw_format(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 rte, ste, *st, *pt;
+	u64 iova = 3 * G_REG + 5 * G_SEG + 7 * G_PAGE;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, iova, 0x10000, true);
+	fg_map(&e.fg, e.iota, iova + G_PAGE, 0x11000, false);
+	CHECK_EQ(refresh(&e, iova, 2 * G_PAGE, &r), 0);
+	rte = e.sh.root[3];
+	CHECK_EQ(rte & 0xfff & ~ZPCI_TABLE_OFFSET_MASK & ~0x3ULL,
+		 ZPCI_TABLE_TYPE_RTX);
+	CHECK_EQ(rte & ZPCI_TABLE_OFFSET_MASK, 0);
+	CHECK_EQ(rte & 3, ZPCI_TABLE_LEN_RTX);
+	st = (u64 *)(uintptr_t)(rte & ZPCI_RTE_ADDR_MASK);
+	CHECK_EQ((uintptr_t)st & 0x3fff, 0);
+	ste = st[5];
+	CHECK_EQ(ste & 0x7ff, ZPCI_TABLE_TYPE_SX);
+	CHECK_EQ(st[4], ZPCI_TABLE_INVALID);
+	pt = (u64 *)(uintptr_t)(ste & ZPCI_STE_ADDR_MASK);
+	CHECK_EQ((uintptr_t)pt & 0x7ff, 0);
+	CHECK_EQ(pt[7], fg_hpa(&e.fg, 0x10000) | ZPCI_TABLE_PROTECTED);
+	CHECK_EQ(pt[8], fg_hpa(&e.fg, 0x11000));
+	CHECK_EQ(pt[6], ZPCI_PTE_INVALID);
+	CHECK_EQ(pt[9], ZPCI_PTE_INVALID);
+	env_fini(&e);
+}
+
+static void t_unchanged_no_pin(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	long calls;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 100; i++)
+		fg_map(&e.fg, e.iota, (u64)i * 3 * G_SEG, (u64)(i + 1) * G_PAGE,
+		       i & 1);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 100);
+	calls = e.fg.pin_calls;
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 0);
+	CHECK(!r.changed && !r.removed);
+	CHECK_EQ(e.fg.pin_calls, calls);
+	CHECK_EQ(refresh(&e, 3 * G_SEG, G_PAGE, &r), 0);
+	CHECK(!r.changed);
+	CHECK_EQ(e.fg.pin_calls, calls);
+	CHECK_EQ(e.fg.nr_pins, 100);
+	env_fini(&e);
+}
+
+static void t_remap_order(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 x = 5 * G_SEG + 9 * G_PAGE, a = 0x40000, b = 0x80000;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, x, a, false);
+	CHECK_EQ(refresh(&e, x, G_PAGE, &r), 0);
+	fg_map(&e.fg, e.iota, x, b, false);
+	CHECK_EQ(refresh(&e, x, G_PAGE, &r), 0);
+	CHECK(r.changed && r.removed);
+	CHECK_EQ(r.pinned, 1);
+	CHECK_EQ(r.unpinned, 1);
+	/* new page pinned, old still pinned until release */
+	CHECK_EQ(e.fg.pins[a / G_PAGE], 1);
+	CHECK_EQ(e.fg.pins[b / G_PAGE], 1);
+	expect_map(&e, x, b, false);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+	CHECK_EQ(e.fg.pins[a / G_PAGE], 0);
+	CHECK_EQ(e.fg.wpins[a / G_PAGE], 0);
+
+	/* protection change: re-pinned read-only, old writable pin dirty */
+	fg_map(&e.fg, e.iota, x, b, true);
+	CHECK_EQ(refresh(&e, x, G_PAGE, &r), 0);
+	CHECK(r.removed);
+	CHECK_EQ(e.fg.pins[b / G_PAGE], 2);
+	CHECK_EQ(e.fg.wpins[b / G_PAGE], 1);
+	expect_map(&e, x, b, true);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+	CHECK_EQ(e.fg.pins[b / G_PAGE], 1);
+	CHECK_EQ(e.fg.wpins[b / G_PAGE], 0);
+	env_fini(&e);
+}
+
+static void t_invalid_pte_deferred(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	long unpins;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 50; i++)
+		fg_map(&e.fg, e.iota, G_REG + (u64)i * 5 * G_PAGE,
+		       (u64)(i + 10) * G_PAGE, false);
+	CHECK_EQ(global(&e, &r), 0);
+	for (i = 0; i < 50; i++)
+		fg_unmap(&e.fg, e.iota, G_REG + (u64)i * 5 * G_PAGE);
+	unpins = e.fg.unpin_calls;
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK(r.changed && r.removed);
+	CHECK_EQ(r.unpinned, 50);
+	CHECK_EQ(r.start, G_REG);
+	CHECK_EQ(r.end, G_REG + 49 * 5 * G_PAGE + G_PAGE - 1);
+	for (i = 0; i < 50; i++)
+		expect_unmapped(&e, G_REG + (u64)i * 5 * G_PAGE);
+	/* nothing unpinned before release */
+	CHECK_EQ(e.fg.unpin_calls, unpins);
+	CHECK_EQ(e.fg.nr_pins, 50);
+	CHECK_EQ(s390_shadow_release(&e.sh), 50);
+	CHECK_EQ(e.fg.nr_pins, 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), 0);
+	env_fini(&e);
+}
+
+static void t_invalid_segment(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 s1 = 7 * G_SEG, s2 = 9 * G_SEG, ea;
+	long reads, pts;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 256; i++)
+		fg_map(&e.fg, e.iota, s1 + i * G_PAGE, 0x100000 + i * G_PAGE,
+		       false);
+	for (i = 0; i < 10; i++)
+		fg_map(&e.fg, e.iota, s2 + i * G_PAGE, 0x200000 + i * G_PAGE,
+		       false);
+	CHECK_EQ(global(&e, &r), 0);
+	/* chunked reads: one RT slice, one ST slice, one slice per pt */
+	CHECK_EQ(r.reads, 4);
+	ea = fg_entry_addr(&e.fg, e.iota, s1, 1, false);
+	fg_wr(&e.fg, ea, ZPCI_TABLE_INVALID);
+	reads = e.fg.read_calls;
+	pts = e.fg.pts_live;
+	CHECK_EQ(global(&e, &r), 0);
+	/* O(1) guest reads: the invalid segment costs no page table read */
+	CHECK_EQ(r.reads, 3);
+	CHECK_EQ(e.fg.read_calls - reads, 3);
+	CHECK(r.visited <= 2048 + 2048 + 256);
+	CHECK(r.removed);
+	CHECK_EQ(r.unpinned, 256);
+	CHECK_EQ(r.start, s1);
+	CHECK_EQ(r.end, s1 + G_SEG - 1);
+	for (i = 0; i < 256; i++)
+		expect_unmapped(&e, s1 + i * G_PAGE);
+	for (i = 0; i < 10; i++)
+		expect_map(&e, s2 + i * G_PAGE, 0x200000 + i * G_PAGE, false);
+	CHECK_EQ(e.fg.pts_live, pts);		/* freed only on release */
+	CHECK_EQ(s390_shadow_release(&e.sh), 256);
+	CHECK_EQ(e.fg.pts_live, pts - 1);
+	CHECK_EQ(e.fg.nr_pins, 10);
+	env_fini(&e);
+}
+
+static void t_invalid_region(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	long tables;
+	u64 ea;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 64; i++) {
+		fg_map(&e.fg, e.iota, 2 * G_REG + (u64)i * 31 * G_SEG,
+		       (u64)(i + 1) * G_PAGE, false);
+		fg_map(&e.fg, e.iota, 5 * G_REG + (u64)i * G_PAGE,
+		       (u64)(i + 100) * G_PAGE, true);
+	}
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 128);
+	ea = fg_entry_addr(&e.fg, e.iota, 2 * G_REG, 2, false);
+	fg_wr(&e.fg, ea, ZPCI_TABLE_INVALID);
+	tables = e.fg.tables_live;
+	CHECK_EQ(refresh(&e, 2 * G_REG, G_REG, &r), 0);
+	CHECK_EQ(r.reads, 1);
+	CHECK_EQ(r.visited, 1);
+	CHECK_EQ(r.unpinned, 64);
+	CHECK_EQ(r.start, 2 * G_REG);
+	CHECK_EQ(r.end, 3 * G_REG - 1);
+	CHECK(r.removed);
+	CHECK_EQ(s390_shadow_release(&e.sh), 64);
+	CHECK_EQ(e.fg.tables_live, tables - 1);
+	CHECK_EQ(e.fg.nr_pins, 64);
+	for (i = 0; i < 64; i++)
+		expect_map(&e, 5 * G_REG + (u64)i * G_PAGE,
+			   (u64)(i + 100) * G_PAGE, true);
+	/* global refresh after that: one RT read + region 5 (ST + 1 pt) */
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.reads, 3);
+	CHECK(!r.changed);
+	env_fini(&e);
+}
+
+static void t_partial_clear(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 s = G_REG + 3 * G_SEG, ea;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 256; i++)
+		fg_map(&e.fg, e.iota, s + i * G_PAGE, (u64)(i + 1) * G_PAGE,
+		       false);
+	CHECK_EQ(global(&e, &r), 0);
+	ea = fg_entry_addr(&e.fg, e.iota, s, 1, false);
+	fg_wr(&e.fg, ea, ZPCI_TABLE_INVALID);
+	/* refresh the first half only: those pages go, the rest stays */
+	CHECK_EQ(refresh(&e, s, 128 * G_PAGE, &r), 0);
+	CHECK_EQ(r.reads, 2);
+	CHECK_EQ(r.unpinned, 128);
+	CHECK_EQ(r.start, s);
+	CHECK_EQ(r.end, s + 128 * G_PAGE - 1);
+	for (i = 0; i < 256; i++) {
+		if (i < 128)
+			expect_unmapped(&e, s + i * G_PAGE);
+		else
+			expect_map(&e, s + i * G_PAGE, (u64)(i + 1) * G_PAGE,
+				   false);
+	}
+	CHECK_EQ(s390_shadow_release(&e.sh), 128);
+	/* invalid region over a partial range clears page by page */
+	ea = fg_entry_addr(&e.fg, e.iota, s, 2, false);
+	fg_wr(&e.fg, ea, ZPCI_TABLE_INVALID);
+	CHECK_EQ(refresh(&e, s + 200 * G_PAGE, 10 * G_PAGE, &r), 0);
+	CHECK_EQ(r.unpinned, 10);
+	CHECK_EQ(r.reads, 1);
+	CHECK_EQ(s390_shadow_release(&e.sh), 10);
+	CHECK_EQ(e.fg.nr_pins, 118);
+	env_fini(&e);
+}
+
+static void t_range_checks(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 x = 3 * G_SEG;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	CHECK_EQ(refresh(&e, 0x1000, 0, &r), 0);
+	CHECK(!r.changed);
+	CHECK_EQ(refresh(&e, ~0ULL - 0xfff, 0x2000, &r), -EINVAL);
+	CHECK_EQ(refresh(&e, G_REACH, 1, &r), -EINVAL);
+	CHECK_EQ(refresh(&e, G_REACH - G_PAGE, 2 * G_PAGE, &r), -EINVAL);
+	CHECK_EQ(refresh(&e, 0, G_REACH + 1, &r), -EINVAL);
+	fg_map(&e.fg, e.iota, G_REACH - G_PAGE, 0x5000, false);
+	CHECK_EQ(refresh(&e, G_REACH - G_PAGE, G_PAGE, &r), 0);
+	expect_map(&e, G_REACH - G_PAGE, 0x5000, false);
+	CHECK_EQ(r.end, G_REACH - 1);
+
+	/* unaligned range: every page it touches */
+	fg_map(&e.fg, e.iota, x, 0x6000, false);
+	fg_map(&e.fg, e.iota, x + G_PAGE, 0x7000, false);
+	fg_map(&e.fg, e.iota, x + 2 * G_PAGE, 0x8000, false);
+	CHECK_EQ(refresh(&e, x + 100, 4000, &r), 0);
+	CHECK_EQ(r.pinned, 2);
+	CHECK_EQ(r.start, x);
+	CHECK_EQ(r.end, x + 2 * G_PAGE - 1);
+	expect_unmapped(&e, x + 2 * G_PAGE);
+
+	/* bad designation type, no IOTA */
+	CHECK_EQ(s390_shadow_set_iota(&e.sh, e.iota | (5 << 2), &r), -EINVAL);
+	CHECK(!r.changed);
+	expect_map(&e, x, 0x6000, false);
+	CHECK_EQ(s390_shadow_set_iota(&e.sh, 0, &r), 0);
+	CHECK(r.removed);
+	CHECK_EQ(refresh(&e, x, G_PAGE, &r), -EINVAL);
+	CHECK_EQ(s390_shadow_release(&e.sh), 3);
+	env_fini(&e);
+}
+
+static void t_table_errors(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 ea, e0;
+	int i;
+
+	/* guest root table outside guest RAM */
+	env_init(&e, ZPCI_IOTA_RTTO);
+	CHECK_EQ(s390_shadow_set_iota(&e.sh, (256ULL << 20) | ZPCI_IOTA_DT_RT,
+				      &r), 0);
+	CHECK_EQ(refresh(&e, 0, G_PAGE, &r), -EFAULT);
+	CHECK(!r.changed);
+	env_fini(&e);
+
+	/* wrong type bits in a region-third entry: earlier regions done */
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 3; i++)
+		fg_map(&e.fg, e.iota, (u64)i * G_REG, (u64)(i + 1) * G_PAGE,
+		       false);
+	ea = fg_entry_addr(&e.fg, e.iota, G_REG, 2, false);
+	fg_wr(&e.fg, ea, fg_rd(&e.fg, ea) & ~ZPCI_TABLE_TYPE_MASK);
+	CHECK_EQ(global(&e, &r), -EINVAL);
+	expect_map(&e, 0, G_PAGE, false);
+	expect_unmapped(&e, G_REG);
+	expect_unmapped(&e, 2 * G_REG);
+	CHECK(r.changed && !r.removed);
+	CHECK_EQ(r.start, 0);
+	CHECK_EQ(r.end, G_PAGE - 1);
+	CHECK_EQ(r.pinned, 1);
+	/* region 2 alone still works */
+	CHECK_EQ(refresh(&e, 2 * G_REG, G_REG, &r), 0);
+	expect_map(&e, 2 * G_REG, 3 * G_PAGE, false);
+	env_fini(&e);
+
+	/* table length / offset of a region-third entry */
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, 10 * G_SEG, 0x3000, false);
+	fg_map(&e.fg, e.iota, 600 * G_SEG, 0x4000, false);
+	ea = fg_entry_addr(&e.fg, e.iota, 0, 2, false);
+	e0 = fg_rd(&e.fg, ea);
+	fg_wr(&e.fg, ea, e0 & ~3ULL);		/* TL 0: segments 0..511 */
+	CHECK_EQ(refresh(&e, 0, 512 * G_SEG, &r), 0);
+	expect_map(&e, 10 * G_SEG, 0x3000, false);
+	CHECK_EQ(refresh(&e, 0, 601 * G_SEG, &r), -EINVAL);
+	CHECK_EQ(refresh(&e, 600 * G_SEG, G_PAGE, &r), -EINVAL);
+	expect_unmapped(&e, 600 * G_SEG);
+	fg_wr(&e.fg, ea, e0 | 0x40);		/* TF 1: segments 512..2047 */
+	CHECK_EQ(refresh(&e, 10 * G_SEG, G_PAGE, &r), -EINVAL);
+	CHECK_EQ(refresh(&e, 600 * G_SEG, G_PAGE, &r), 0);
+	expect_map(&e, 600 * G_SEG, 0x4000, false);
+	env_fini(&e);
+
+	/* wrong type bits in a segment entry, page table outside RAM */
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, 0, 0x3000, false);
+	fg_map(&e.fg, e.iota, G_SEG, 0x4000, false);
+	fg_map(&e.fg, e.iota, 2 * G_SEG, 0x5000, false);
+	ea = fg_entry_addr(&e.fg, e.iota, G_SEG, 1, false);
+	fg_wr(&e.fg, ea, fg_rd(&e.fg, ea) | ZPCI_TABLE_TYPE_RTX);
+	CHECK_EQ(global(&e, &r), -EINVAL);
+	expect_map(&e, 0, 0x3000, false);
+	expect_unmapped(&e, 2 * G_SEG);
+	fg_wr(&e.fg, ea, (200ULL << 20) | ZPCI_TABLE_TYPE_SX);
+	CHECK_EQ(global(&e, &r), -EFAULT);
+	CHECK(!r.changed);
+	env_fini(&e);
+
+	/* PTE frame outside guest RAM: stale old mapping is dropped */
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 4; i++)
+		fg_map(&e.fg, e.iota, (u64)i * G_PAGE, (u64)(i + 1) * G_PAGE,
+		       false);
+	CHECK_EQ(global(&e, &r), 0);
+	fg_map(&e.fg, e.iota, 2 * G_PAGE, 1ULL << 40, false);
+	fg_map(&e.fg, e.iota, 1 * G_PAGE, 0x9000, false);
+	fg_map(&e.fg, e.iota, 3 * G_PAGE, 0xa000, false);
+	CHECK_EQ(global(&e, &r), -EFAULT);
+	expect_map(&e, G_PAGE, 0x9000, false);
+	expect_unmapped(&e, 2 * G_PAGE);
+	expect_map(&e, 3 * G_PAGE, 4 * G_PAGE, false);	/* not reached */
+	CHECK(r.removed);
+	CHECK_EQ(r.start, G_PAGE);
+	CHECK_EQ(r.end, 3 * G_PAGE - 1);
+	CHECK_EQ(r.pinned, 1);
+	CHECK_EQ(r.unpinned, 2);
+	CHECK_EQ(s390_shadow_release(&e.sh), 2);
+	check_accounting(&e);
+	env_fini(&e);
+}
+
+static void t_enomem_pin_limit(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 20; i++)
+		fg_map(&e.fg, e.iota, (u64)i * G_SEG, (u64)(i + 1) * G_PAGE,
+		       false);
+	e.fg.pin_limit = 10;
+	CHECK_EQ(global(&e, &r), -ENOMEM);
+	CHECK_EQ(r.pinned, 10);
+	CHECK_EQ(r.start, 0);
+	CHECK_EQ(r.end, 9 * G_SEG + G_PAGE - 1);
+	CHECK_EQ(shadow_count_valid(&e.sh), 10);
+	CHECK_EQ(e.fg.nr_pins, 10);
+	for (i = 0; i < 20; i++) {
+		if (i < 10)
+			expect_map(&e, (u64)i * G_SEG, (u64)(i + 1) * G_PAGE,
+				   false);
+		else
+			expect_unmapped(&e, (u64)i * G_SEG);
+	}
+	e.fg.pin_limit = -1;
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 10);
+	CHECK_EQ(r.start, 10 * G_SEG);
+	env_fini(&e);
+}
+
+static void t_enomem_alloc(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	long tables;
+	int i;
+
+	/* segment table allocation fails: root entry stays invalid */
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, G_REG, 0x3000, false);
+	tables = e.fg.tables_live;
+	e.fg.fail_table_in = 1;
+	CHECK_EQ(global(&e, &r), -ENOMEM);
+	CHECK(!r.changed);
+	CHECK_EQ(e.sh.root[1], ZPCI_TABLE_INVALID);
+	CHECK_EQ(e.fg.tables_live, tables);
+	CHECK_EQ(e.fg.nr_pins, 0);
+
+	/* page table allocation fails: empty segment table linked */
+	e.fg.fail_pt_in = 1;
+	CHECK_EQ(global(&e, &r), -ENOMEM);
+	CHECK(!(e.sh.root[1] & ZPCI_TABLE_INVALID));
+	CHECK_EQ(e.fg.pts_live, 1);		/* the scratch buffer only */
+	CHECK_EQ(shadow_count_valid(&e.sh), 0);
+	CHECK_EQ(global(&e, &r), 0);
+	expect_map(&e, G_REG, 0x3000, false);
+	env_fini(&e);
+
+	/* deferred release list cannot grow: entries stay mapped */
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 100; i++)
+		fg_map(&e.fg, e.iota, (u64)i * G_PAGE, (u64)(i + 1) * G_PAGE,
+		       false);
+	CHECK_EQ(global(&e, &r), 0);
+	for (i = 0; i < 100; i++)
+		fg_unmap(&e.fg, e.iota, (u64)i * G_PAGE);
+	e.fg.fail_realloc_in = 1;
+	CHECK_EQ(global(&e, &r), -ENOMEM);
+	CHECK(r.removed);
+	CHECK_EQ(r.unpinned, e.sh.max_gather);
+	CHECK_EQ(shadow_count_valid(&e.sh), 100 - r.unpinned);
+	CHECK_EQ(r.end, r.unpinned * G_PAGE - 1);
+	CHECK_EQ(e.fg.nr_pins, 100);
+	CHECK_EQ(s390_shadow_release(&e.sh), r.unpinned);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(shadow_count_valid(&e.sh), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), r.unpinned);
+	CHECK_EQ(e.fg.nr_pins, 0);
+	env_fini(&e);
+
+	/* set_iota when the release list cannot grow: nothing changes */
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 100; i++)
+		fg_map(&e.fg, e.iota, (u64)i * G_REG, (u64)(i + 1) * G_PAGE,
+		       false);
+	CHECK_EQ(global(&e, &r), 0);
+	e.fg.fail_realloc_in = 1;
+	CHECK_EQ(s390_shadow_set_iota(&e.sh, 0, &r), -ENOMEM);
+	CHECK(!r.changed);
+	CHECK_EQ(shadow_count_valid(&e.sh), 100);
+	env_fini(&e);
+}
+
+static void t_flush_range(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 a = 5 * GIB + 3 * G_PAGE, b = 9 * GIB + G_SEG + 7 * G_PAGE;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, a, 0x3000, false);
+	fg_map(&e.fg, e.iota, b, 0x4000, false);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK(r.changed && !r.removed);
+	CHECK_EQ(r.start, a);
+	CHECK_EQ(r.end, b + G_PAGE - 1);
+	fg_unmap(&e.fg, e.iota, a);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK(r.changed && r.removed);
+	CHECK_EQ(r.start, a);
+	CHECK_EQ(r.end, a + G_PAGE - 1);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK(!r.changed && !r.removed);
+	/* add + remove in one call: one range covering both */
+	fg_map(&e.fg, e.iota, a, 0x3000, false);
+	fg_unmap(&e.fg, e.iota, b);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK(r.changed && r.removed);
+	CHECK_EQ(r.start, a);
+	CHECK_EQ(r.end, b + G_PAGE - 1);
+	env_fini(&e);
+}
+
+static void t_upper_levels(int dt)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 ea, v;
+	int i;
+
+	env_init(&e, dt);
+	for (i = 0; i < 40; i++)
+		fg_map(&e.fg, e.iota, (u64)(i * 50) * G_REG + (u64)i * G_PAGE,
+		       (u64)(i + 1) * G_PAGE, i & 1);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 40);
+	for (i = 0; i < 40; i++)
+		expect_map(&e, (u64)(i * 50) * G_REG + (u64)i * G_PAGE,
+			   (u64)(i + 1) * G_PAGE, i & 1);
+	/* the top entry: wrong type, nonzero offset -> -EINVAL */
+	ea = e.iota & ZPCI_RTE_ADDR_MASK;
+	v = fg_rd(&e.fg, ea);
+	fg_wr(&e.fg, ea, v ^ 0x4);
+	CHECK_EQ(global(&e, &r), -EINVAL);
+	fg_wr(&e.fg, ea, v | 0x40);
+	CHECK_EQ(global(&e, &r), -EINVAL);
+	/* protection in an upper entry makes everything read-only */
+	fg_wr(&e.fg, ea, v | ZPCI_TABLE_PROTECTED);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 20);
+	for (i = 0; i < 40; i++)
+		expect_map(&e, (u64)(i * 50) * G_REG + (u64)i * G_PAGE,
+			   (u64)(i + 1) * G_PAGE, true);
+	CHECK_EQ(s390_shadow_release(&e.sh), 20);
+	/* invalid top entry clears everything with one guest read */
+	fg_wr(&e.fg, ea, v | ZPCI_TABLE_INVALID);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.reads, 1);
+	CHECK_EQ(r.unpinned, 40);
+	CHECK(r.removed);
+	CHECK_EQ(shadow_count_valid(&e.sh), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), 40);
+	fg_wr(&e.fg, ea, v);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 40);
+	/* reads: RF/RS entries, RT slice, 40 segment slices, 40 pt slices */
+	CHECK_EQ(r.reads, (dt == ZPCI_IOTA_RFTO ? 2 : 1) + 1 + 40 + 40);
+	env_fini(&e);
+}
+
+static void t_rsto(void)
+{
+	t_upper_levels(ZPCI_IOTA_RSTO);
+}
+
+static void t_rfto(void)
+{
+	t_upper_levels(ZPCI_IOTA_RFTO);
+}
+
+static void t_sto(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_STO);
+	for (i = 0; i < 30; i++)
+		fg_map(&e.fg, e.iota, (u64)i * 67 * G_SEG, (u64)(i + 1) * G_PAGE,
+		       i & 1);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 30);
+	for (i = 0; i < 30; i++)
+		expect_map(&e, (u64)i * 67 * G_SEG, (u64)(i + 1) * G_PAGE, i & 1);
+	CHECK_EQ(refresh(&e, 2 * GIB - G_PAGE, 2 * G_PAGE, &r), -EINVAL);
+	env_fini(&e);
+}
+
+static void t_upper_prot(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 ea;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, 0, 0x3000, false);
+	fg_map(&e.fg, e.iota, G_SEG, 0x4000, false);
+	ea = fg_entry_addr(&e.fg, e.iota, 0, 1, false);
+	fg_wr(&e.fg, ea, fg_rd(&e.fg, ea) | ZPCI_TABLE_PROTECTED);
+	CHECK_EQ(global(&e, &r), 0);
+	expect_map(&e, 0, 0x3000, true);
+	expect_map(&e, G_SEG, 0x4000, false);
+	CHECK_EQ(e.fg.wpins[3], 0);
+	CHECK_EQ(e.fg.wpins[4], 1);
+	/* dropping the segment protection re-pins writable */
+	fg_wr(&e.fg, ea, fg_rd(&e.fg, ea) & ~ZPCI_TABLE_PROTECTED);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(r.pinned, 1);
+	CHECK(r.removed);
+	expect_map(&e, 0, 0x3000, false);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+	CHECK_EQ(e.fg.wpins[3], 1);
+	CHECK_EQ(e.fg.pins[3], 1);
+	env_fini(&e);
+}
+
+static void t_set_iota(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	long unpins, tables;
+	u64 niota;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 99; i++)
+		fg_map(&e.fg, e.iota, (u64)(i % 3 * 10 + 1) * G_REG +
+		       (u64)i * G_SEG, (u64)(i + 1) * G_PAGE, false);
+	CHECK_EQ(global(&e, &r), 0);
+	tables = e.fg.tables_live;
+	unpins = e.fg.unpin_calls;
+	niota = fg_new_root(&e.fg, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, niota, 0, 0x7000, true);
+	CHECK_EQ(s390_shadow_set_iota(&e.sh, niota, &r), 0);
+	CHECK(r.changed && r.removed);
+	CHECK_EQ(r.unpinned, 99);
+	CHECK_EQ(r.start, G_REG);
+	CHECK_EQ(r.end, 22 * G_REG - 1);
+	CHECK_EQ(e.fg.unpin_calls, unpins);
+	CHECK_EQ(shadow_count_valid(&e.sh), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), 99);
+	CHECK_EQ(e.fg.nr_pins, 0);
+	CHECK_EQ(e.fg.tables_live, tables - 3);
+	e.iota = niota;
+	CHECK_EQ(global(&e, &r), 0);
+	expect_map(&e, 0, 0x7000, true);
+	CHECK_EQ(s390_shadow_root_phys(&e.sh) & 0x3fff, 0);
+	env_fini(&e);
+}
+
+/* destroy with pending releases and live mappings: nothing leaks */
+static void t_destroy_pending(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 64; i++)
+		fg_map(&e.fg, e.iota, (u64)i * G_SEG, (u64)(i + 1) * G_PAGE,
+		       i & 1);
+	CHECK_EQ(global(&e, &r), 0);
+	for (i = 0; i < 32; i++)
+		fg_unmap(&e.fg, e.iota, (u64)i * G_SEG);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(e.sh.nr_gather, 32);
+	env_fini(&e);
+}
+
+/* ------------------------------------------------------------------ */
+/* randomized differential test against a naive per-page reference walk */
+
+#define D_REG	3
+#define D_SEG	5
+#define D_NPG	(D_REG * D_SEG * 256)
+
+struct dstate {
+	bool valid;
+	bool prot;
+	u64 hpa;
+};
+
+static u64 d_iova(int k)
+{
+	static const u64 reg[D_REG] = { 0, 1, 2047 };
+	static const u64 seg[D_SEG] = { 0, 1, 511, 512, 2047 };
+
+	return reg[k / (D_SEG * 256)] * G_REG +
+	       seg[(k / 256) % D_SEG] * G_SEG + (u64)(k % 256) * G_PAGE;
+}
+
+static struct dstate d_shadow(struct env *e, u64 iova)
+{
+	struct dstate s = { 0 };
+
+	s.valid = s390_shadow_lookup(&e->sh, iova, &s.hpa, &s.prot);
+	return s;
+}
+
+static bool d_eq(struct dstate a, struct dstate b)
+{
+	return a.valid == b.valid &&
+	       (!a.valid || (a.hpa == b.hpa && a.prot == b.prot));
+}
+
+static void d_check_pins(struct env *e, struct dstate *exp)
+{
+	static u32 cnt[RAM / 4096], wcnt[RAM / 4096];
+	u64 base = (u64)(uintptr_t)e->fg.ram, i;
+	int k;
+
+	memset(cnt, 0, sizeof(cnt));
+	memset(wcnt, 0, sizeof(wcnt));
+	for (k = 0; k < D_NPG; k++) {
+		if (!exp[k].valid)
+			continue;
+		cnt[(exp[k].hpa - base) / G_PAGE]++;
+		wcnt[(exp[k].hpa - base) / G_PAGE] += !exp[k].prot;
+	}
+	for (i = 0; i < RAM / G_PAGE; i++) {
+		if (cnt[i] != e->fg.pins[i] || wcnt[i] != e->fg.wpins[i]) {
+			CHECK(!"per-page pin count differs from the shadow");
+			return;
+		}
+	}
+}
+
+static void t_differential(void)
+{
+	static struct dstate exp[D_NPG], ref[D_NPG], now[D_NPG];
+	struct s390_shadow_result r;
+	int iters = 4000, it, k, nerr = 0, nenomem = 0, nok = 0, ncor = 0;
+	u64 cor_ea[16], cor_val[16];
+	int start_fail = checks_failed;
+	struct env e;
+
+	rnd_state = seed;
+	printf("  differential: seed %#llx, %d iterations\n",
+	       (unsigned long long)seed, iters);
+	env_init(&e, ZPCI_IOTA_RTTO);
+	memset(exp, 0, sizeof(exp));
+	for (it = 0; it < iters && checks_failed == start_fail; it++) {
+		int m, nmut = 1 + rnd() % 8, rc;
+		bool limited = false, any_err = false, lost = false;
+		u64 start, len, last, lo = ~0ULL, hi = 0, pinned = 0;
+		long unpins;
+
+		if (e.fg.table_next > e.fg.size - (2 << 20)) {
+			/* guest table memory nearly used up: new guest root */
+			fg_reset_tables(&e.fg);
+			ncor = 0;
+			e.iota = fg_new_root(&e.fg, ZPCI_IOTA_RTTO);
+			CHECK_EQ(s390_shadow_set_iota(&e.sh, e.iota, &r), 0);
+			s390_shadow_release(&e.sh);
+			memset(exp, 0, sizeof(exp));
+		}
+		if (rnd() % 2) {
+			while (ncor) {
+				ncor--;
+				fg_wr(&e.fg, cor_ea[ncor], cor_val[ncor]);
+			}
+		}
+		for (m = 0; m < nmut; m++) {
+			u64 iova = d_iova(rnd() % D_NPG), ea;
+			unsigned int what = rnd() % 100;
+
+			if (what < 45) {
+				u64 gpa = (rnd() % (e.fg.data_end / G_PAGE / 64)) * G_PAGE;
+
+				if (rnd() % 50 == 0)
+					gpa = RAM + gpa;	/* not guest RAM */
+				fg_map(&e.fg, e.iota, iova, gpa, rnd() % 4 == 0);
+			} else if (what < 70) {
+				fg_unmap(&e.fg, e.iota, iova);
+			} else {
+				int lvl = 1 + (what & 1);
+				static const u64 bits[] = { 0x20, 0x20, 0x20,
+					0x20, 0x200, 0x4, 0x3, 0x40 };
+				u64 b = bits[rnd() % 8];
+
+				if (lvl == 1 && (b == 0x3 || b == 0x40))
+					b = 0x20;
+				ea = fg_entry_addr(&e.fg, e.iota, iova, lvl,
+						   false);
+				/* only entries the builder created: never
+				 * let the guest point into zeroed data
+				 * pages (untracked mappings)
+				 */
+				if (!ea || !(fg_rd(&e.fg, ea) & ~0x7ffULL))
+					continue;
+				/* format errors are repaired again soon */
+				if (b != 0x20 && b != 0x200 && ncor < 16) {
+					cor_ea[ncor] = ea;
+					cor_val[ncor++] = fg_rd(&e.fg, ea);
+				} else if (b != 0x20 && b != 0x200) {
+					continue;
+				}
+				fg_wr(&e.fg, ea, fg_rd(&e.fg, ea) ^ b);
+			}
+		}
+		if (rnd() % 3 == 0) {
+			start = 0;
+			len = G_REACH;
+		} else {
+			start = d_iova(rnd() % D_NPG) + rnd() % (2 * G_SEG) -
+				G_SEG / 2;
+			if (start >= G_REACH)
+				start = 0;
+			len = 1 + rnd() % (rnd() % 2 ? 3 * GIB : 4 * G_SEG);
+			if (start + len > G_REACH)
+				len = G_REACH - start;
+		}
+		last = start + len - 1;
+		if (rnd() % 10 == 0) {
+			e.fg.pin_limit = e.fg.nr_pins + rnd() % 20;
+			limited = true;
+		}
+		for (k = 0; k < D_NPG; k++) {
+			u64 v = d_iova(k), gpa = 0;
+			bool prot = false;
+			int rr = fg_ref_walk(&e.fg, e.iota, v, &gpa, &prot);
+
+			ref[k].valid = rr == 1;
+			ref[k].prot = prot;
+			ref[k].hpa = rr == 1 ? fg_hpa(&e.fg, gpa) : 0;
+			if (rr < 0 && v + G_PAGE - 1 >= start && v <= last)
+				any_err = true;
+		}
+		/* table offset/length also covers untracked segments */
+		for (k = 0; k < D_NPG; k += D_SEG * 256) {
+			u64 rb = d_iova(k), s, l;
+			u64 ea = fg_entry_addr(&e.fg, e.iota, rb, 2, false);
+			u64 rte = ea ? fg_rd(&e.fg, ea) : ZPCI_TABLE_INVALID;
+
+			if (rb > last || rb + G_REG - 1 < start ||
+			    (rte & ZPCI_TABLE_INVALID))
+				continue;
+			if ((rte & ZPCI_TABLE_TYPE_MASK) != ZPCI_TABLE_TYPE_RTX)
+				any_err = true;
+			s = (start > rb ? start : rb) >> 20 & 0x7ff;
+			l = (last < rb + G_REG - 1 ? last : rb + G_REG - 1) >> 20 & 0x7ff;
+			if ((s >> 9) < ((rte & 0xc0) >> 6) || (l >> 9) > (rte & 3))
+				any_err = true;
+		}
+		unpins = e.fg.unpin_calls;
+		rc = s390_shadow_refresh(&e.sh, start, len, &r);
+		e.fg.pin_limit = -1;
+		CHECK_EQ(e.fg.unpin_calls, unpins);
+		check_accounting(&e);
+		if (rc == 0) {
+			nok++;
+			CHECK(!any_err);
+		} else if (rc == -ENOMEM) {
+			nenomem++;
+			CHECK(limited);
+		} else {
+			nerr++;
+			CHECK(rc == -EINVAL || rc == -EFAULT);
+			CHECK(any_err);
+		}
+		for (k = 0; k < D_NPG; k++) {
+			u64 v = d_iova(k);
+			bool in = v + G_PAGE - 1 >= start && v <= last;
+
+			now[k] = d_shadow(&e, v);
+			if (!in) {
+				CHECK(d_eq(now[k], exp[k]));
+			} else if (rc == 0) {
+				CHECK(d_eq(now[k], ref[k]));
+			} else {
+				/* stopped early: old value or new value */
+				CHECK(d_eq(now[k], exp[k]) ||
+				      d_eq(now[k], ref[k]) || !now[k].valid);
+			}
+			if (!d_eq(now[k], exp[k])) {
+				lo = v < lo ? v : lo;
+				hi = v > hi ? v : hi;
+				if (exp[k].valid)
+					lost = true;
+				if (now[k].valid)
+					pinned++;
+			}
+			if (checks_failed != start_fail) {
+				fprintf(stderr, "  iteration %d page %#llx rc %d range [%#llx, %#llx]\n",
+					it, (unsigned long long)v, rc,
+					(unsigned long long)start,
+					(unsigned long long)last);
+				break;
+			}
+		}
+		if (lo <= hi) {
+			CHECK(r.changed);
+			CHECK(r.start <= lo && r.end >= hi + G_PAGE - 1);
+		}
+		if (r.changed) {
+			CHECK(r.start >= (start & ~(G_PAGE - 1)));
+			CHECK(r.end <= (last | (G_PAGE - 1)));
+		}
+		if (lost)
+			CHECK(r.removed);
+		if (rc == 0)
+			CHECK_EQ(r.pinned, pinned);
+		memcpy(exp, now, sizeof(exp));
+		if (rnd() % 5) {
+			s390_shadow_release(&e.sh);
+			CHECK_EQ(e.sh.nr_gather, 0);
+			CHECK_EQ(e.fg.nr_pins, shadow_count_valid(&e.sh));
+			if (it % 16 == 0)
+				d_check_pins(&e, exp);
+		}
+	}
+	printf("  differential: %d ok, %d table errors, %d -ENOMEM\n", nok,
+	       nerr, nenomem);
+	CHECK(nok > iters / 2 && nerr > 10 && nenomem > 10);
+	env_fini(&e);
+}
+
+static int fuzz_loop(long n)
+{
+	uint8_t buf[512];
+	long i;
+	size_t j, len;
+
+	rnd_state = seed ^ 0xf022;
+	for (i = 0; i < n; i++) {
+		len = rnd() % sizeof(buf);
+		for (j = 0; j < len; j++)
+			buf[j] = rnd();
+		if (shadow_fuzz_one(buf, len)) {
+			fprintf(stderr, "  fuzz input %ld failed (seed %#llx)\n",
+				i, (unsigned long long)seed);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void t_fuzz_loop(void)
+{
+	printf("  fuzz loop: 5000 inputs, seed %#llx\n",
+	       (unsigned long long)seed);
+	CHECK_EQ(fuzz_loop(5000), 0);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} tests[] = {
+	{ "init_destroy", t_init_destroy },
+	{ "basic_map", t_basic_map },
+	{ "hw_format", t_hw_format },
+	{ "unchanged_no_pin", t_unchanged_no_pin },
+	{ "remap_order", t_remap_order },
+	{ "invalid_pte_deferred", t_invalid_pte_deferred },
+	{ "invalid_segment", t_invalid_segment },
+	{ "invalid_region", t_invalid_region },
+	{ "partial_clear", t_partial_clear },
+	{ "range_checks", t_range_checks },
+	{ "table_errors", t_table_errors },
+	{ "enomem_pin_limit", t_enomem_pin_limit },
+	{ "enomem_alloc", t_enomem_alloc },
+	{ "flush_range", t_flush_range },
+	{ "rsto", t_rsto },
+	{ "rfto", t_rfto },
+	{ "sto", t_sto },
+	{ "upper_prot", t_upper_prot },
+	{ "set_iota", t_set_iota },
+	{ "destroy_pending", t_destroy_pending },
+	{ "differential", t_differential },
+	{ "fuzz_loop", t_fuzz_loop },
+};
+
+int main(int argc, char **argv)
+{
+	const char *filter = NULL;
+	int passed = 0, failed = 0;
+	size_t i;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "fuzz")) {
+		long n = argc > 2 ? atol(argv[2]) : 100000;
+
+		if (argc > 3)
+			seed = strtoull(argv[3], NULL, 0);
+		printf("fuzz loop: %ld inputs, seed %#llx\n", n,
+		       (unsigned long long)seed);
+		return fuzz_loop(n) ? 1 : 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "all"))
+		filter = argv[1];
+	if (argc > 2)
+		seed = strtoull(argv[2], NULL, 0);
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		int before = checks_failed;
+
+		if (filter && !strstr(tests[i].name, filter))
+			continue;
+		tests[i].fn();
+		if (checks_failed == before) {
+			printf("ok   %s\n", tests[i].name);
+			passed++;
+		} else {
+			printf("FAIL %s\n", tests[i].name);
+			failed++;
+		}
+	}
+	printf("shadow engine: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
