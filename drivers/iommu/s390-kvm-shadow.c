@@ -63,7 +63,8 @@
 #define SH_G_PT		0x2ULL
 #define SH_G_ST		0x3ULL
 #define SH_G_TYPE	0x3ULL
-#define SH_GATHER_MIN	64
+/* room to detach every root entry: set_iota after a release cannot fail */
+#define SH_GATHER_MIN	SH_ENTRIES
 
 static inline unsigned int sh_rtx(u64 iova)
 {
@@ -700,7 +701,10 @@ EXPORT_SYMBOL_GPL(s390_shadow_release);
  * Context: Process context, caller holds the mutex serializing all calls on
  * @sh.  May sleep.
  * Return: 0; -EINVAL for an unsupported designation type (nothing changed);
- * -ENOMEM if the deferred release list cannot grow (nothing changed).
+ * -ENOMEM if the deferred release list cannot grow (nothing changed).  The
+ * list always has room for 2048 entries, so -ENOMEM is impossible when no
+ * release is pending (s390_shadow_release() was called after the last
+ * refresh).
  */
 int s390_shadow_set_iota(struct s390_shadow *sh, u64 iota,
 			 struct s390_shadow_result *res)

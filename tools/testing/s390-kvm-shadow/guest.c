@@ -302,7 +302,7 @@ u64 fg_entry_addr(struct fake_guest *fg, u64 iota, u64 iova, int level,
 		u64 ea = table + index_of(iova, l) * 8;
 		u64 e, t;
 
-		if (ea + 8 > fg->size)
+		if (ea > fg->size - 8)
 			return 0;
 		e = fg_rd(fg, ea);
 		if (e & ZPCI_TABLE_INVALID) {
@@ -319,7 +319,7 @@ u64 fg_entry_addr(struct fake_guest *fg, u64 iota, u64 iova, int level,
 		}
 		table = e & (l == 1 ? ZPCI_STE_ADDR_MASK : ZPCI_RTE_ADDR_MASK);
 	}
-	if (table + index_of(iova, level) * 8 + 8 > fg->size)
+	if (table + index_of(iova, level) * 8 > fg->size - 8)
 		return 0;
 	return table + index_of(iova, level) * 8;
 }
@@ -351,7 +351,7 @@ int fg_ref_walk(struct fake_guest *fg, u64 iota, u64 iova, u64 *gpa,
 	for (l = top_level(iota); l >= 0; l--) {
 		u64 ea = table + index_of(iova, l) * 8;
 
-		if (ea + 8 > fg->size)
+		if (ea > fg->size - 8)
 			return -1;
 		e = fg_rd(fg, ea);
 		if (l == 0)

@@ -632,36 +632,44 @@ static void t_enomem_alloc(void)
 
 	/* deferred release list cannot grow: entries stay mapped */
 	env_init(&e, ZPCI_IOTA_RTTO);
-	for (i = 0; i < 100; i++)
+	for (i = 0; i < 2100; i++)
 		fg_map(&e.fg, e.iota, (u64)i * G_PAGE, (u64)(i + 1) * G_PAGE,
 		       false);
 	CHECK_EQ(global(&e, &r), 0);
-	for (i = 0; i < 100; i++)
+	for (i = 0; i < 2100; i++)
 		fg_unmap(&e.fg, e.iota, (u64)i * G_PAGE);
 	e.fg.fail_realloc_in = 1;
 	CHECK_EQ(global(&e, &r), -ENOMEM);
 	CHECK(r.removed);
 	CHECK_EQ(r.unpinned, e.sh.max_gather);
-	CHECK_EQ(shadow_count_valid(&e.sh), 100 - r.unpinned);
+	CHECK_EQ(shadow_count_valid(&e.sh), 2100 - r.unpinned);
 	CHECK_EQ(r.end, r.unpinned * G_PAGE - 1);
-	CHECK_EQ(e.fg.nr_pins, 100);
-	CHECK_EQ(s390_shadow_release(&e.sh), r.unpinned);
+	CHECK_EQ(e.fg.nr_pins, 2100);
+	/* set_iota with the list full and unable to grow: nothing changes */
+	e.fg.fail_realloc_in = 1;
+	CHECK_EQ(s390_shadow_set_iota(&e.sh, 0, &r), -ENOMEM);
+	CHECK(!r.changed);
+	CHECK_EQ(shadow_count_valid(&e.sh), 2100 - e.sh.max_gather);
+	CHECK_EQ(s390_shadow_release(&e.sh), e.sh.max_gather);
 	CHECK_EQ(global(&e, &r), 0);
 	CHECK_EQ(shadow_count_valid(&e.sh), 0);
 	CHECK_EQ(s390_shadow_release(&e.sh), r.unpinned);
 	CHECK_EQ(e.fg.nr_pins, 0);
 	env_fini(&e);
 
-	/* set_iota when the release list cannot grow: nothing changes */
+	/* set_iota right after a release never needs to grow the list */
 	env_init(&e, ZPCI_IOTA_RTTO);
 	for (i = 0; i < 100; i++)
-		fg_map(&e.fg, e.iota, (u64)i * G_REG, (u64)(i + 1) * G_PAGE,
+		fg_map(&e.fg, e.iota, (u64)i * 20 * G_REG, (u64)(i + 1) * G_PAGE,
 		       false);
 	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(e.fg.nr_pins, 100);
 	e.fg.fail_realloc_in = 1;
-	CHECK_EQ(s390_shadow_set_iota(&e.sh, 0, &r), -ENOMEM);
-	CHECK(!r.changed);
-	CHECK_EQ(shadow_count_valid(&e.sh), 100);
+	CHECK_EQ(s390_shadow_set_iota(&e.sh, 0, &r), 0);
+	CHECK_EQ(r.unpinned, 100);
+	CHECK_EQ(shadow_count_valid(&e.sh), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), 100);
+	e.fg.fail_realloc_in = 0;
 	env_fini(&e);
 }
 
