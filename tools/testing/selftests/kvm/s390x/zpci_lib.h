@@ -146,6 +146,12 @@ void zt_set(uint64_t *entry, uint64_t val);
 
 long zpin_vmpin_kb(void);		/* VmPin of this process, kB; -1 on error */
 long zpin_foll_pinned(void);		/* nr_foll_pin_acquired - released; LONG_MIN on error */
+/*
+ * wait until nr_foll_pin_* stops moving (no change for quiet_ms, at most
+ * timeout_ms): pins released late by an earlier test (RCU, work items, process
+ * exit) must not land inside the next measurement; false on timeout
+ */
+bool zpin_settle(int quiet_ms, int timeout_ms);
 /* poll until both counters are back to the given values, up to timeout_ms */
 bool zpin_wait(long vmpin_kb, long foll, int timeout_ms);
 

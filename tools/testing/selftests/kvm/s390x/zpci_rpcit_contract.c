@@ -485,8 +485,9 @@ TEST_F(zpci, invalidate_refresh_matches_rpcit)
 		ASSERT_EQ(r.status, status);
 	}
 	ASSERT_PINS(s, 3);
-	/* unmap through the iommufd side */
+	/* unmap (the bad PTE too) and refresh through the iommufd side */
 	ASSERT_EQ(0, zsetup_unmap(s, s->pba, 3));
+	ASSERT_EQ(0, zt_unmap(&s->t, s->pba + 0x10000));
 	ASSERT_EQ(0, zdev_refresh(&s->d, s->hwpt, s->pba, s->pal - s->pba + 1, &cc, &status));
 	ASSERT_EQ(0, cc);
 	ASSERT_PINS(s, 0);

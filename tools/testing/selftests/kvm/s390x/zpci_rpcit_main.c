@@ -992,6 +992,8 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	dev.devfd = dev.iommufd = -1;
 	vm.kvm_fd = vm.vm_fd = vm.vcpu_fd = -1;
+	if (!zpin_settle(400, 10000))
+		info("nr_foll_pin_* still moving after 10 s; measuring anyway");
 	pin_base_kb = zpin_vmpin_kb();
 	foll_base = zpin_foll_pinned();
 	pin_peak_kb = pin_base_kb;

@@ -244,12 +244,14 @@ TEST(detach_then_close)
 /* the process dies with everything open */
 TEST(exit_without_close)
 {
-	long foll0 = zpin_foll_pinned();
+	long foll0;
 	int status;
 	pid_t pid;
 
 	if (access("/dev/kvm", R_OK | W_OK) || access(ZPCI_VFIO_DEV, R_OK | W_OK))
 		SKIP(return, "needs /dev/kvm and " ZPCI_VFIO_DEV);
+	zpin_settle(400, 10000);
+	foll0 = zpin_foll_pinned();
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
