@@ -172,7 +172,7 @@ static void t_basic_map(void)
 	struct s390_shadow_result r;
 	struct env e;
 	u64 iova[300], gpa[300];
-	int i, nprot = 0;
+	int i;
 
 	env_init(&e, ZPCI_IOTA_RTTO);
 	for (i = 0; i < 300; i++) {
@@ -180,7 +180,6 @@ static void t_basic_map(void)
 			  (u64)(i * 37 % 2048) * G_SEG + (u64)(i % 256) * G_PAGE;
 		gpa[i] = (u64)(i + 1) * G_PAGE;
 		fg_map(&e.fg, e.iota, iova[i], gpa[i], i % 3 == 0);
-		nprot += i % 3 == 0;
 	}
 	CHECK_EQ(global(&e, &r), 0);
 	CHECK_EQ(r.pinned, 300);
