@@ -34,6 +34,7 @@
 #include <linux/export.h>
 #include <linux/minmax.h>
 #include <linux/module.h>
+#include <linux/sched.h>
 #include <linux/string.h>
 #include <linux/types.h>
 #include <asm/barrier.h>
@@ -190,9 +191,12 @@ static unsigned long sh_free_st(struct s390_shadow *sh, u64 *st)
 	unsigned long n = 0;
 	unsigned int i;
 
-	for (i = 0; i < SH_ENTRIES; i++)
-		if (sh_entry_valid(st[i]))
-			n += sh_free_pt(sh, sh_virt(sh, st[i] & ZPCI_STE_ADDR_MASK));
+	for (i = 0; i < SH_ENTRIES; i++) {
+		if (!sh_entry_valid(st[i]))
+			continue;
+		n += sh_free_pt(sh, sh_virt(sh, st[i] & ZPCI_STE_ADDR_MASK));
+		cond_resched();
+	}
 	sh->ops->free_table(sh->priv, st);
 	sh->nr_tables--;
 	return n;
@@ -482,6 +486,8 @@ static int sh_walk_seg(struct s390_shadow *sh, u64 sto, u64 start, u64 last,
 				prot | (g & ZPCI_TABLE_PROT_MASK), res);
 		if (rc)
 			return rc;
+		/* a global refresh may walk many page tables */
+		cond_resched();
 	}
 	return 0;
 }
@@ -679,6 +685,7 @@ unsigned long s390_shadow_release(struct s390_shadow *sh)
 			n += sh_free_st(sh, sh_virt(sh, addr));
 			break;
 		}
+		cond_resched();
 	}
 	sh->nr_gather = 0;
 	return n;
