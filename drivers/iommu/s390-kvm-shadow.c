@@ -589,13 +589,17 @@ static int sh_walk_upper(struct s390_shadow *sh, u64 *origin, u64 type,
  * @res->end] when @res->changed and (@res->removed or the function requires
  * refresh), and then call s390_shadow_release().
  *
- * The range is checked only against the reach of the guest designation type
- * (4 TiB for region tables, 2 GiB for a segment table); the caller checks
- * the function's aperture.  A zero @len does nothing.
+ * The range is checked only against the reach of the shadow: 4 TiB (the
+ * region-third root; also for RSTO/RFTO guests, whose region-first/second
+ * index is then 0) or 2 GiB for a segment-table (STO) guest; the caller
+ * checks the function's aperture.  A zero @len does nothing.
  *
- * On error the walk stops; every shadow entry is either its old or its new
- * value, all pins are accounted and @res covers what changed so far.  A
- * shadow PTE whose new guest frame cannot be pinned is left invalid.
+ * Table type, offset and length of a guest region/segment entry are checked
+ * only when the entry is valid (Linux writes invalid entries as bare 0x20).
+ * On error the walk stops: entries already processed have their new value,
+ * entries not reached keep their old one (their pages stay pinned), all pins
+ * are accounted and @res covers what changed so far.  A shadow PTE whose new
+ * guest frame cannot be pinned is left invalid.
  *
  * Context: Process context, caller holds the mutex serializing all calls on
  * @sh; the device may walk the shadow concurrently.  May sleep (ops).
