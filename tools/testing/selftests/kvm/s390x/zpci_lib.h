@@ -21,7 +21,7 @@
 #include <linux/vfio.h>
 
 #define ZPCI_PAGE_SIZE		4096ULL
-#define ZPCI_MIB		(1ULL << 20)
+#define ZPCI_MIB		0x100000ULL
 
 /* RPCIT intercept */
 #define ZPCI_ICPT_INST		4
@@ -44,7 +44,7 @@
 #define ZPCI_STATUS_RESOURCES	16
 
 /* DMA table format, arch/s390/include/asm/pci_dma.h */
-#define ZT_IOTA_DT_RT		(1ULL << 2)
+#define ZT_IOTA_DT_RT		0x4ULL	/* RTTO (1) << 2 */
 #define ZT_TABLE_ENTRIES	2048
 #define ZT_TABLE_SIZE		0x4000ULL
 #define ZT_PT_ENTRIES		256
@@ -102,6 +102,7 @@ static inline void *zvm_ptr(struct zvm *vm, uint64_t gpa)
 {
 	return vm->mem + gpa;
 }
+
 /* zeroed, aligned guest memory for tables/rings; 0 on exhaustion */
 uint64_t zvm_alloc(struct zvm *vm, uint64_t size, uint64_t align);
 /* one zeroed 4 KiB page, taken from the data area in a scattered order */
@@ -131,6 +132,7 @@ static inline uint64_t zt_iota(const struct ztables *t)
 {
 	return t->rto | ZT_IOTA_DT_RT;
 }
+
 /* map one 4 KiB page; creates segment/page tables as needed */
 int zt_map(struct ztables *t, uint64_t iova, uint64_t gpa, bool readonly);
 /* mark the PTE invalid (the lazy-unmap way: tables stay) */

@@ -28,11 +28,16 @@
 #define MEM_SIZE	ZSETUP_MEM
 #define OTHER_FH	0x80009999u
 
-#define ASSERT_PINS(s, pages) \
-	ASSERT_TRUE(zsetup_pins_are(s, pages)) \
-		TH_LOG("pins: VmPin %ld kB (base %ld, want +%ld), foll %+ld (want %+ld)", \
-		       zpin_vmpin_kb(), (s)->kb0, (long)(pages) * 4, \
-		       zpin_foll_pinned() - (s)->foll0, (long)(pages))
+static bool pins_ok(struct __test_metadata *_metadata, struct zsetup *s, long pages)
+{
+	if (zsetup_pins_are(s, pages))
+		return true;
+	TH_LOG("pins: VmPin %ld kB (base %ld, want +%ld), foll %+ld (want %+ld)",
+	       zpin_vmpin_kb(), s->kb0, pages * 4, zpin_foll_pinned() - s->foll0, pages);
+	return false;
+}
+
+#define ASSERT_PINS(s, pages) ASSERT_TRUE(pins_ok(_metadata, s, pages))
 
 #define ASSERT_RPCIT(vm, fh, iova, len, want_cc, want_status) do { \
 	struct zrpcit __r; \
@@ -294,7 +299,7 @@ TEST_F(zpci, pte_frame_outside_memslot)
 			   ~0xfffULL };
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		uint64_t iova = s->pba + i * ZPCI_PAGE_SIZE;
 
 		ASSERT_EQ(0, zt_map(&s->t, iova, bad[i], false));

@@ -36,6 +36,9 @@
 
 #define MEM_SIZE	(64 * ZPCI_MIB)
 #define QSIZE		16
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
 #define REQ_TIMEOUT_MS	10000
 #define DENY_TIMEOUT_MS	3000
 #define DISK_SIZE	(16 * ZPCI_MIB)
@@ -126,7 +129,7 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static void msleep(int ms)
+static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -359,11 +362,20 @@ static bool find_caps(void)
 			continue;
 		type = cfg_r8(pos + VIRTIO_PCI_CAP_CFG_TYPE);
 		switch (type) {
-		case VIRTIO_PCI_CAP_COMMON_CFG: c = &c_common; break;
-		case VIRTIO_PCI_CAP_NOTIFY_CFG: c = &c_notify; break;
-		case VIRTIO_PCI_CAP_ISR_CFG:	c = &c_isr; break;
-		case VIRTIO_PCI_CAP_DEVICE_CFG: c = &c_dev; break;
-		default: break;
+		case VIRTIO_PCI_CAP_COMMON_CFG:
+			c = &c_common;
+			break;
+		case VIRTIO_PCI_CAP_NOTIFY_CFG:
+			c = &c_notify;
+			break;
+		case VIRTIO_PCI_CAP_ISR_CFG:
+			c = &c_isr;
+			break;
+		case VIRTIO_PCI_CAP_DEVICE_CFG:
+			c = &c_dev;
+			break;
+		default:
+			break;
 		}
 		if (!c || c->present)
 			continue;
@@ -387,9 +399,9 @@ static bool find_caps(void)
 		if (region_offset(VFIO_PCI_BAR0_REGION_INDEX + i, &bar_off[i], &size))
 			bar_off[i] = 0;
 	}
-	ok("virtio-pci caps: common bar%u+0x%x notify bar%u+0x%x (mult %u) isr bar%u+0x%x device bar%u+0x%x",
+	ok("virtio-pci caps: common bar%u+0x%x notify bar%u+0x%x (mult %u) %s",
 	   c_common.bar, c_common.off, c_notify.bar, c_notify.off, notify_mult,
-	   c_isr.bar, c_isr.off, c_dev.bar, c_dev.off);
+	   "isr, device cfg");
 	return true;
 }
 
@@ -410,7 +422,7 @@ static bool virtio_init(void)
 			fail("virtio reset: status stays 0x%x", s);
 			return false;
 		}
-		msleep(1);
+		sleep_ms(1);
 	}
 	ret |= com_w8(COMMON(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	ret |= com_w8(COMMON(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE |
@@ -430,7 +442,7 @@ static bool virtio_init(void)
 		return false;
 	}
 	if (!(feat & (1ULL << VIRTIO_F_ACCESS_PLATFORM))) {
-		fail("device does not offer VIRTIO_F_ACCESS_PLATFORM: its DMA would bypass the IOMMU");
+		fail("no VIRTIO_F_ACCESS_PLATFORM: device DMA would bypass the IOMMU");
 		return false;
 	}
 	want = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_ACCESS_PLATFORM);
@@ -503,9 +515,9 @@ static enum req_result blk_request(uint32_t type, uint64_t sector,
 {
 	struct vring_desc *desc = zvm_ptr(&vm, gpa_desc);
 	struct vring_avail *avail = zvm_ptr(&vm, gpa_avail);
-	volatile struct vring_used *used = zvm_ptr(&vm, gpa_used);
+	struct vring_used *used = zvm_ptr(&vm, gpa_used);
 	struct virtio_blk_outhdr *hdr = zvm_ptr(&vm, gpa_hdr);
-	volatile uint8_t *st = zvm_ptr(&vm, gpa_hdr + (iova_status - iova_hdr));
+	uint8_t *st = zvm_ptr(&vm, gpa_hdr + (iova_status - iova_hdr));
 	uint64_t notify = bar_off[c_notify.bar] + c_notify.off +
 			  (uint64_t)q_notify_off * notify_mult;
 	uint16_t qidx = htole16(0);
@@ -549,14 +561,15 @@ static enum req_result blk_request(uint32_t type, uint64_t sector,
 
 	t0 = now_ms();
 	for (;;) {
-		uint16_t uidx = le16toh(used->idx);
+		/* the device writes used->idx behind our back */
+		uint16_t uidx = le16toh(__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE));
 
 		if (uidx != used_last) {
 			__sync_synchronize();
 			used_last++;
 			if (le32toh(used->ring[(uint16_t)(used_last - 1) % qsize].id) != 0)
 				return REQ_DEVICE_ERROR;
-			*blk_status = *st;
+			*blk_status = __atomic_load_n(st, __ATOMIC_ACQUIRE);
 			return REQ_DONE;
 		}
 		if (now_ms() - t0 > timeout_ms)
@@ -597,6 +610,14 @@ static void poison(const struct seg *segs, int nseg)
 			       segs[i].len - o < ZPCI_PAGE_SIZE ? segs[i].len - o : ZPCI_PAGE_SIZE);
 }
 
+static void mismatch(const char *what, uint64_t pos, uint64_t disk_off, uint64_t iova,
+		     uint8_t got, uint8_t want)
+{
+	fail("%s: byte %llu (disk 0x%llx, IOVA 0x%llx, GPA 0x%llx): 0x%02x, want 0x%02x",
+	     what, (unsigned long long)pos, (unsigned long long)(disk_off + pos),
+	     (unsigned long long)iova, (unsigned long long)gpa_of(iova), got, want);
+}
+
 /* compare the guest pages behind segs with expected(disk_off + i) */
 static bool verify(const struct seg *segs, int nseg, uint64_t disk_off, bool written,
 		   const char *what)
@@ -613,11 +634,7 @@ static bool verify(const struct seg *segs, int nseg, uint64_t disk_off, bool wri
 						 zdisk_pattern_byte(disk_off + pos);
 
 			if (got != want) {
-				fail("%s: byte %llu (disk 0x%llx, IOVA 0x%llx, GPA 0x%llx) is 0x%02x, want 0x%02x",
-				     what, (unsigned long long)pos,
-				     (unsigned long long)(disk_off + pos),
-				     (unsigned long long)iova,
-				     (unsigned long long)gpa_of(iova), got, want);
+				mismatch(what, pos, disk_off, iova, got, want);
 				return false;
 			}
 		}
@@ -781,7 +798,7 @@ static bool phase_reads(void)
 	static const uint64_t offs[] = { 0, 0x20000, 0x7e0000, DISK_SIZE - A_PAGES * 4096 };
 	unsigned int i;
 
-	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(offs); i++) {
 		s[0].iova = iova_a;
 		s[0].len = A_PAGES * ZPCI_PAGE_SIZE;
 		good &= do_read("read region A", offs[i], s, 1);
@@ -887,7 +904,7 @@ static bool phase_remap(void)
 		return false;
 	for (i = 0; i < (int)ZPCI_PAGE_SIZE; i++) {
 		if (oldp[i] != (uint8_t)(0x3c ^ i)) {
-			fail("remap: the device still wrote the old page GPA 0x%llx (stale translation)",
+			fail("remap: device still wrote the old page GPA 0x%llx (stale)",
 			     (unsigned long long)old);
 			return false;
 		}
@@ -939,7 +956,7 @@ static bool phase_unmap(void)
 	ds = dev_status();
 	for (i = 0; i < (int)ZPCI_PAGE_SIZE; i++) {
 		if (page[i] != (uint8_t)(0xa5 ^ i)) {
-			fail("unmapped page GPA 0x%llx was written by the device (byte %d = 0x%02x)",
+			fail("unmapped page GPA 0x%llx written by the device (byte %d = 0x%02x)",
 			     (unsigned long long)gpa, i, page[i]);
 			return false;
 		}
@@ -985,13 +1002,27 @@ static void cleanup(void)
 		ok("all pins released after teardown");
 }
 
+/* the one line the harness looks for */
+static void summary_line(void)
+{
+	long pinned = pin_peak_kb > pin_base_kb ? (pin_peak_kb - pin_base_kb) / 4 : 0;
+
+	printf("main job: %ld rpcit handled in kernel, %ld pages pinned, ", cnt_R, pinned);
+	printf("%llu bytes verified by DMA, %ld exits to userspace\n",
+	       (unsigned long long)cnt_B, cnt_U);
+	fflush(stdout);
+}
+
 int main(void)
 {
 	bool good;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	dev.devfd = dev.iommufd = -1;
-	vm.kvm_fd = vm.vm_fd = vm.vcpu_fd = -1;
+	dev.devfd = -1;
+	dev.iommufd = -1;
+	vm.kvm_fd = -1;
+	vm.vm_fd = -1;
+	vm.vcpu_fd = -1;
 	if (!zpin_settle(400, 10000))
 		info("nr_foll_pin_* still moving after 10 s; measuring anyway");
 	pin_base_kb = zpin_vmpin_kb();
@@ -999,7 +1030,7 @@ int main(void)
 	pin_peak_kb = pin_base_kb;
 	if (pin_base_kb < 0 || foll_base == LONG_MIN) {
 		fail("VmPin or nr_foll_pin_* not available");
-		printf("main job: 0 rpcit handled in kernel, 0 pages pinned, 0 bytes verified by DMA, 0 exits to userspace\n");
+		summary_line();
 		return 1;
 	}
 
@@ -1022,7 +1053,6 @@ int main(void)
 		fail("%ld RPCIT(s) for the bound fh exited to userspace", cnt_U);
 	if (cnt_rpcit_fail)
 		fail("%ld RPCIT(s) failed outright", cnt_rpcit_fail);
-	printf("main job: %ld rpcit handled in kernel, %ld pages pinned, %llu bytes verified by DMA, %ld exits to userspace\n",
-	       cnt_R, (pin_peak_kb - pin_base_kb) / 4, (unsigned long long)cnt_B, cnt_U);
+	summary_line();
 	return (good && !failures && !cnt_U) ? 0 : 1;
 }

@@ -28,23 +28,37 @@ static bool back_to(long kb, long foll)
 	return zpin_wait(kb, foll, SETTLE_MS);
 }
 
-#define ASSERT_BASELINE(s) \
-	ASSERT_TRUE(back_to((s)->kb0, (s)->foll0)) \
-		TH_LOG("not released: VmPin %ld kB (base %ld), foll pins %+ld", \
-		       zpin_vmpin_kb(), (s)->kb0, zpin_foll_pinned() - (s)->foll0)
+static bool baseline_ok(struct __test_metadata *_metadata, struct zsetup *s)
+{
+	if (back_to(s->kb0, s->foll0))
+		return true;
+	TH_LOG("not released: VmPin %ld kB (base %ld), foll pins %+ld",
+	       zpin_vmpin_kb(), s->kb0, zpin_foll_pinned() - s->foll0);
+	return false;
+}
 
-#define ASSERT_PINNED(s, n) \
-	ASSERT_TRUE(zsetup_pins_are(s, n)) \
-		TH_LOG("pins: VmPin %ld kB (base %ld, want +%d), foll %+ld", \
-		       zpin_vmpin_kb(), (s)->kb0, (n) * 4, \
-		       zpin_foll_pinned() - (s)->foll0)
+static bool pinned_ok(struct __test_metadata *_metadata, struct zsetup *s, int n)
+{
+	if (zsetup_pins_are(s, n))
+		return true;
+	TH_LOG("pins: VmPin %ld kB (base %ld, want +%d), foll %+ld",
+	       zpin_vmpin_kb(), s->kb0, n * 4, zpin_foll_pinned() - s->foll0);
+	return false;
+}
 
-#define SETUP_OR_SKIP(s, attach) do { \
-	int __ret = zsetup_init(s, attach); \
-	if (__ret == ZSETUP_SKIP) \
-		SKIP(return, "needs /dev/kvm, /dev/iommu and " ZPCI_VFIO_DEV); \
-	ASSERT_EQ(0, __ret) TH_LOG("setup: %s", strerror(-__ret)); \
-} while (0)
+#define ASSERT_BASELINE(s) ASSERT_TRUE(baseline_ok(_metadata, s))
+#define ASSERT_PINNED(s, n) ASSERT_TRUE(pinned_ok(_metadata, s, n))
+
+/* 0: set up; 1: skipped (the caller returns); fails the test on errors */
+static int setup_or_skip(struct __test_metadata *_metadata, struct zsetup *s, bool attach)
+{
+	int ret = zsetup_init(s, attach);
+
+	if (ret == ZSETUP_SKIP)
+		SKIP(return 1, "needs /dev/kvm, /dev/iommu and " ZPCI_VFIO_DEV);
+	ASSERT_EQ(0, ret) TH_LOG("zsetup_init: %s", strerror(-ret));
+	return 0;
+}
 
 /* map and shadow NPAGES pages straddling the 1 MiB page-table boundary */
 static int pin_pages(struct zsetup *s, int n)
@@ -87,7 +101,8 @@ TEST(close_vm_first)
 {
 	struct zsetup s_, *s = &s_;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_PINNED(s, NPAGES);
 	close_vm(s);
@@ -107,7 +122,8 @@ TEST(close_vm_first_then_iommufd)
 {
 	struct zsetup s_, *s = &s_;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_PINNED(s, NPAGES);
 	close_vm(s);
@@ -120,7 +136,8 @@ TEST(close_device_first)
 {
 	struct zsetup s_, *s = &s_;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_PINNED(s, NPAGES);
 	close_dev(s);
@@ -133,7 +150,8 @@ TEST(close_device_first_then_vm)
 {
 	struct zsetup s_, *s = &s_;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_PINNED(s, NPAGES);
 	close_dev(s);
@@ -146,7 +164,8 @@ TEST(close_iommufd_first)
 {
 	struct zsetup s_, *s = &s_;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_PINNED(s, NPAGES);
 	close_iommufd(s);
@@ -159,7 +178,8 @@ TEST(close_iommufd_first_then_vm)
 {
 	struct zsetup s_, *s = &s_;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_PINNED(s, NPAGES);
 	close_iommufd(s);
@@ -174,7 +194,8 @@ TEST(destroy_hwpt_before_detach)
 	struct zsetup s_, *s = &s_;
 	struct zrpcit r;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_PINNED(s, NPAGES);
 	ASSERT_EQ(-EBUSY, zdev_destroy_obj(&s->d, s->hwpt));
@@ -200,7 +221,8 @@ TEST(rebind_after_destroy)
 	struct zsetup s_, *s = &s_;
 	uint32_t id;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_EQ(0, zdev_detach(&s->d));
 	s->attached = false;
@@ -231,7 +253,8 @@ TEST(detach_then_close)
 {
 	struct zsetup s_, *s = &s_;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_EQ(0, zdev_detach(&s->d));
 	s->attached = false;
@@ -279,7 +302,8 @@ TEST(unmap_all_then_close)
 	struct zsetup s_, *s = &s_;
 	struct zrpcit r;
 
-	SETUP_OR_SKIP(s, true);
+	if (setup_or_skip(_metadata, s, true))
+		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_EQ(0, zsetup_unmap(s, s->pba + ZPCI_MIB - (NPAGES / 2) * ZPCI_PAGE_SIZE,
 				  NPAGES));
@@ -299,7 +323,8 @@ TEST(cycles)
 	for (i = 0; i < 12; i++) {
 		struct zsetup s_, *s = &s_;
 
-		SETUP_OR_SKIP(s, true);
+		if (setup_or_skip(_metadata, s, true))
+			return;
 		ASSERT_EQ(0, pin_pages(s, 16 + i));
 		ASSERT_PINNED(s, 16 + i);
 		switch (i % 3) {

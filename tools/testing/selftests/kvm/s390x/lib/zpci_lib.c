@@ -38,7 +38,9 @@ int zvm_create(struct zvm *vm, uint64_t mem_size)
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	vm->kvm_fd = -1;
+	vm->vm_fd = -1;
+	vm->vcpu_fd = -1;
 	mem_size = (mem_size + ZPCI_MIB - 1) & ~(ZPCI_MIB - 1);
 	if (mem_size < 32 * ZPCI_MIB)
 		mem_size = 32 * ZPCI_MIB;
@@ -110,7 +112,9 @@ void zvm_destroy(struct zvm *vm)
 	if (vm->map_base)
 		munmap(vm->map_base, vm->map_len);
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	vm->kvm_fd = -1;
+	vm->vm_fd = -1;
+	vm->vcpu_fd = -1;
 }
 
 uint64_t zvm_alloc(struct zvm *vm, uint64_t size, uint64_t align)
@@ -234,12 +238,12 @@ uint16_t zvm_lowcore_pgm_code(struct zvm *vm)
 
 uint64_t zt_get(const uint64_t *entry)
 {
-	return be64toh(*(volatile const uint64_t *)entry);
+	return be64toh(__atomic_load_n(entry, __ATOMIC_RELAXED));
 }
 
 void zt_set(uint64_t *entry, uint64_t val)
 {
-	*(volatile uint64_t *)entry = htobe64(val);
+	__atomic_store_n(entry, htobe64(val), __ATOMIC_RELEASE);
 }
 
 static uint64_t zt_alloc_table(struct zvm *vm, uint64_t size, uint64_t fill)
@@ -370,16 +374,17 @@ long zpin_vmpin_kb(void)
  * /proc/vmstat lags: node counters sit in per-cpu buckets until the periodic
  * fold (vm.stat_interval, 1 s) or until root reads/writes vm/stat_refresh.
  */
-static void zpin_refresh_vmstat(void)
+static bool zpin_refresh_vmstat(void)
 {
 	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
+	ssize_t n;
 
-	if (fd >= 0) {
-		if (write(fd, "1\n", 2) < 0) {
-			/* older kernels / no SMP: fall back to the lagging values */
-		}
-		close(fd);
-	}
+	/* without it (no SMP, not root) the values just lag */
+	if (fd < 0)
+		return false;
+	n = write(fd, "1\n", 2);
+	close(fd);
+	return n == 2;
 }
 
 long zpin_foll_pinned(void)
@@ -417,9 +422,11 @@ bool zpin_settle(int quiet_ms, int timeout_ms)
 		if (v != last) {
 			last = v;
 			quiet = 0;
-		} else if ((quiet += 20) >= quiet_ms) {
-			return true;
+			continue;
 		}
+		quiet += 20;
+		if (quiet >= quiet_ms)
+			return true;
 	}
 	return false;
 }
@@ -479,7 +486,8 @@ int zdev_open(struct zdev *d, const char *path)
 	int ret;
 
 	memset(d, 0, sizeof(*d));
-	d->iommufd = d->devfd = -1;
+	d->iommufd = -1;
+	d->devfd = -1;
 
 	d->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
 	if (d->iommufd < 0)
@@ -515,7 +523,8 @@ void zdev_close(struct zdev *d)
 		close(d->devfd);
 	if (d->iommufd >= 0)
 		close(d->iommufd);
-	d->devfd = d->iommufd = -1;
+	d->devfd = -1;
+	d->iommufd = -1;
 }
 
 int zdev_hwpt_alloc(struct zdev *d, int kvm_fd, uint32_t fh, uint64_t iota,
@@ -629,8 +638,11 @@ int zsetup_init(struct zsetup *s, bool attach)
 	int ret;
 
 	memset(s, 0, sizeof(*s));
-	s->vm.kvm_fd = s->vm.vm_fd = s->vm.vcpu_fd = -1;
-	s->d.iommufd = s->d.devfd = -1;
+	s->vm.kvm_fd = -1;
+	s->vm.vm_fd = -1;
+	s->vm.vcpu_fd = -1;
+	s->d.iommufd = -1;
+	s->d.devfd = -1;
 	s->kb0 = zpin_vmpin_kb();
 	s->foll0 = zpin_foll_pinned();
 
@@ -671,7 +683,8 @@ void zsetup_fini(struct zsetup *s)
 		zdev_detach(&s->d);
 	if (s->have_hwpt)
 		zdev_destroy_obj(&s->d, s->hwpt);
-	s->attached = s->have_hwpt = false;
+	s->attached = false;
+	s->have_hwpt = false;
 	zdev_close(&s->d);
 	zvm_destroy(&s->vm);
 }
