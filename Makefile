@@ -60,7 +60,7 @@ check-host:
 check-static: prepare
 	@$(H)/check.sh static
 
-check: deps
+check:
 	@$(H)/check.sh all
 
 clean:

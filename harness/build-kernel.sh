@@ -11,9 +11,13 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
 TREE=$B/linux
-OUT=$B/out
+OUT=${KOUT:-$B/out}		# KOUT: alternative output folder (e.g. build/out-kasan)
+# EXTRA_FRAGMENT: additional config fragment(s), e.g. harness/kasan.config
 JOBS=${JOBS:-$(nproc)}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# kbuild regenerates headers on every clean build: allow direct-mode hits anyway
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-include_file_mtime,include_file_ctime,time_macros}
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$TOP}
 CROSS=s390x-linux-gnu-
 CCPFX=
 command -v ccache >/dev/null && CCPFX="ccache "
@@ -36,7 +40,7 @@ config() {
 	local saved=
 	if [ -f "$OUT/.config" ]; then saved=$(mktemp); cp -p "$OUT/.config" "$saved"; fi
 	"${KMAKE[@]}" -s tinyconfig >/dev/null
-	(cd "$OUT" && "$TREE/scripts/kconfig/merge_config.sh" -n -m .config "$TOP/harness/kernel.config" \
+	(cd "$OUT" && "$TREE/scripts/kconfig/merge_config.sh" -n -m .config "$TOP/harness/kernel.config" ${EXTRA_FRAGMENT:-} \
 		> "$OUT/merge_config.log" 2>&1) || { cat "$OUT/merge_config.log"; exit 1; }
 	# -m only merges; let kconfig resolve dependencies starting from allnoconfig
 	mv "$OUT/.config" "$OUT/.config.merged"
@@ -55,7 +59,7 @@ config() {
 			echo "build-kernel: note: fragment wants $line, .config has: $got"
 			for i in $important; do [ "$i" = "$sym" ] && miss=1; done
 		fi
-	done < "$TOP/harness/kernel.config"
+	done < <(cat "$TOP/harness/kernel.config" ${EXTRA_FRAGMENT:-})
 	for i in CONFIG_VFIO_PCI CONFIG_IOMMUFD CONFIG_VFIO_DEVICE_CDEV CONFIG_KVM; do
 		grep -qx "$i=y" "$OUT/.config" || { echo "build-kernel: ERROR: $i=y missing from .config"; miss=1; }
 	done

@@ -23,8 +23,8 @@ die() { echo "prepare: ERROR: $*" >&2; exit 1; }
 
 mkdir -p "$B"
 # Serialise against concurrent prepare/kernel builds.
-exec 9>"$B/.prepare.lock"
-flock 9
+exec 9>"$B/.kbuild.lock"   # same lock as kernel builds: never change the tree under a build
+flock -n 9 || { say "waiting for build/.kbuild.lock (a kernel build is running)"; flock 9; }
 
 src_id() {
 	if [ -d "$SRC" ]; then echo "dir:$(cd "$SRC" && pwd)"
