@@ -291,6 +291,112 @@ TEST_F(zpci, iota_outside_memslot)
 	ASSERT_PINS(s, 0);
 }
 
+static void set_ioat(struct __test_metadata *_metadata, struct zsetup *s, uint64_t iota)
+{
+	struct iommu_hwpt_s390_kvm_invalidate e;
+
+	memset(&e, 0, sizeof(e));
+	e.op = IOMMU_S390_KVM_OP_SET_IOAT;
+	e.iota = iota;
+	e.pba = s->pba;
+	e.pal = s->pal;
+	ASSERT_EQ(0, zdev_invalidate(&s->d, s->hwpt, &e));
+}
+
+/* a 16 KiB region table with every entry invalid */
+static uint64_t region_table(struct zvm *vm)
+{
+	uint64_t gpa = zvm_alloc(vm, ZT_TABLE_SIZE, ZT_TABLE_SIZE);
+	uint64_t *e = zvm_ptr(vm, gpa);
+	int i;
+
+	for (i = 0; gpa && i < ZT_TABLE_ENTRIES; i++)
+		zt_set(&e[i], ZT_TABLE_INVALID);
+	return gpa;
+}
+
+/* a Linux guest's IOTA carries the enable bit (ZPCI_IOTA_RTTO_FLAG = 0x800 | key | RTTO) */
+TEST_F(zpci, iota_with_enable_bit)
+{
+	struct zsetup *s = &self->s;
+
+	set_ioat(_metadata, s, zt_iota(&s->t) | 0x800);
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 3, false));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 3 * ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 3);
+}
+
+/* region-second and region-first guest tables (Linux >= 6.16 may build them) */
+TEST_F(zpci, rsto_rfto_guest_tables)
+{
+	struct zsetup *s = &self->s;
+	uint64_t rs = region_table(&s->vm), rf = region_table(&s->vm);
+	uint64_t *rse, *rfe;
+
+	ASSERT_NE(0, rs);
+	ASSERT_NE(0, rf);
+	rse = zvm_ptr(&s->vm, rs);
+	rfe = zvm_ptr(&s->vm, rf);
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
+
+	/* RSTO: entry 0 of the region-second table designates our region-third table */
+	zt_set(&rse[0], s->t.rto | 0x8 | ZT_LEN_RTX);
+	set_ioat(_metadata, s, rs | (2 << 2));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 2);
+
+	/* RFTO: one more level; the re-registration drops the pins first */
+	zt_set(&rfe[0], rs | 0xc | ZT_LEN_RTX);
+	set_ioat(_metadata, s, rf | (3 << 2));
+	ASSERT_PINS(s, 0);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 2);
+
+	/* wrong table type in the region-second entry */
+	zt_set(&rse[0], s->t.rto | ZT_TYPE_RTX | ZT_LEN_RTX);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+
+	/* invalid region-first entry: nothing below 4 TiB is mapped any more */
+	zt_set(&rse[0], s->t.rto | 0x8 | ZT_LEN_RTX);
+	zt_set(&rfe[0], ZT_TABLE_INVALID);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, 0, 0);
+	ASSERT_PINS(s, 0);
+}
+
+/* table offset / table length of a region-third entry limit the segment index */
+TEST_F(zpci, rte_table_offset_length)
+{
+	struct zsetup *s = &self->s;
+	uint64_t lo = s->pba, hi = s->pba + 512 * ZPCI_MIB;
+	uint64_t *rte, v;
+
+	if (((lo >> ZT_ST_SHIFT) & 0x7ff) >= 512 || hi + ZPCI_PAGE_SIZE - 1 > s->pal ||
+	    (lo >> ZT_RT_SHIFT) != (hi >> ZT_RT_SHIFT))
+		SKIP(return, "aperture [0x%llx, 0x%llx] does not fit this case",
+		     (unsigned long long)s->pba, (unsigned long long)s->pal);
+	ASSERT_EQ(0, zsetup_map(s, lo, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, hi, 1, false));
+	rte = zt_rte(&s->t, lo);
+	v = zt_get(rte);
+
+	/* table length 0: only segment indices 0-511 exist */
+	zt_set(rte, v & ~ZT_LEN_RTX);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, lo, ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 1);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, hi, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	ASSERT_PINS(s, 1);
+
+	/* table offset 1: segment indices 0-511 do not exist */
+	zt_set(rte, v | 0x40);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, hi, ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, lo, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+
+	/* back to the full table */
+	zt_set(rte, v);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, 0, 0);
+	ASSERT_PINS(s, 2);
+}
+
 /* PTE frames outside the memslot: never pinned, cc 1 status 8 */
 TEST_F(zpci, pte_frame_outside_memslot)
 {
@@ -615,8 +721,8 @@ TEST(memlock_exhaustion)
 	struct rlimit rl = { MEMLOCK_PAGES * ZPCI_PAGE_SIZE, MEMLOCK_PAGES * ZPCI_PAGE_SIZE };
 	struct zsetup s_, *s = &s_;
 	struct zrpcit r;
+	int ret, cc, status;
 	long kb;
-	int ret;
 
 	ASSERT_EQ(0, drop_cap_ipc_lock());
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
@@ -637,6 +743,11 @@ TEST(memlock_exhaustion)
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
 	ASSERT_EQ(1, r.cc);
 	ASSERT_EQ(ZPCI_STATUS_RESOURCES, r.status);
+	/* the iommufd REFRESH answers the same */
+	ASSERT_EQ(0, zdev_refresh(&s->d, s->hwpt, s->pba + 0x100000,
+				  OVER_PAGES * ZPCI_PAGE_SIZE, &cc, &status));
+	ASSERT_EQ(1, cc);
+	ASSERT_EQ(ZPCI_STATUS_RESOURCES, status);
 	kb = zpin_vmpin_kb();
 	TH_LOG("after exhaustion: VmPin %ld kB (base %ld), foll %+ld", kb, s->kb0,
 	       zpin_foll_pinned() - s->foll0);
