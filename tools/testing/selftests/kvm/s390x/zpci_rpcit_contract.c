@@ -10,6 +10,7 @@
  * IOMMU_IOAS_MAP refused on the linked IOAS, duplicate (kvm, fh) refused.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -672,6 +673,59 @@ TEST_F(zpci, duplicate_kvm_fh)
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 1);
+}
+
+struct racer {
+	struct zsetup *s;
+	int iterations;
+	int errors;
+	int last_cc, last_status;
+};
+
+/* the guest side: remaps 8 pages back and forth, RPCIT after each change */
+static void *rpcit_racer(void *arg)
+{
+	struct racer *r = arg;
+	struct zsetup *s = r->s;
+	uint64_t iova = s->pba + 0x40000;
+	struct zrpcit res;
+	int i;
+
+	for (i = 0; i < r->iterations; i++) {
+		if (i & 1)
+			zsetup_unmap(s, iova, 8);
+		else
+			zsetup_map(s, iova, 8, false);
+		if (zvm_rpcit(&s->vm, ZPCI_GUEST_FH, iova, 8 * ZPCI_PAGE_SIZE, &res) ||
+		    res.exit_reason != KVM_EXIT_INTR || res.cc) {
+			r->errors++;
+			r->last_cc = res.cc;
+			r->last_status = res.status;
+		}
+	}
+	return NULL;
+}
+
+/* vCPU RPCITs and iommufd REFRESHes of overlapping ranges at the same time */
+TEST_F(zpci, concurrent_rpcit_and_refresh)
+{
+	struct zsetup *s = &self->s;
+	struct racer r = { .s = s, .iterations = 200 };
+	pthread_t t;
+	int i, cc, status, bad = 0;
+
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 4, false));
+	ASSERT_EQ(0, pthread_create(&t, NULL, rpcit_racer, &r));
+	for (i = 0; i < 200; i++) {
+		if (zdev_refresh(&s->d, s->hwpt, s->pba, 0x80000, &cc, &status) || cc)
+			bad++;
+	}
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	ASSERT_EQ(0, bad);
+	ASSERT_EQ(0, r.errors) TH_LOG("last cc %d status %d", r.last_cc, r.last_status);
+	/* 200 iterations end unmapped: the 4 pages at pba remain */
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, 0, 0);
+	ASSERT_PINS(s, 4);
 }
 
 /* bad allocation data is refused */

@@ -9,6 +9,7 @@
  * releases are deferred to RCU or a work item).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +314,70 @@ TEST(unmap_all_then_close)
 	ASSERT_BASELINE(s);
 	zsetup_fini(s);
 	ASSERT_BASELINE(s);
+}
+
+struct spinner {
+	struct zsetup *s;
+	int stop;	/* __atomic accesses */
+	int runs;
+	int ioctl_errors;
+};
+
+/* RPCITs in a loop until told to stop; the fh may go away under it */
+static void *rpcit_spinner(void *arg)
+{
+	struct spinner *sp = arg;
+	struct zsetup *s = sp->s;
+	uint64_t iova = s->pba + ZPCI_MIB - (NPAGES / 2) * ZPCI_PAGE_SIZE;
+	struct zrpcit r;
+
+	while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
+		if (zvm_rpcit(&s->vm, ZPCI_GUEST_FH, iova, NPAGES * ZPCI_PAGE_SIZE, &r))
+			sp->ioctl_errors++;
+		sp->runs++;
+	}
+	return NULL;
+}
+
+static void race_close(struct __test_metadata *_metadata, bool device_first)
+{
+	struct zsetup s_, *s = &s_;
+	struct spinner sp = { .s = s };
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	pthread_t t;
+
+	if (setup_or_skip(_metadata, s, true))
+		return;
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_EQ(0, pthread_create(&t, NULL, rpcit_spinner, &sp));
+	nanosleep(&ts, NULL);
+	if (device_first) {
+		close_dev(s);
+		nanosleep(&ts, NULL);
+		close_iommufd(s);
+	} else {
+		close_iommufd(s);
+		nanosleep(&ts, NULL);
+		close_dev(s);
+	}
+	nanosleep(&ts, NULL);
+	__atomic_store_n(&sp.stop, 1, __ATOMIC_RELEASE);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	TH_LOG("%d RPCITs raced with the close", sp.runs);
+	ASSERT_EQ(0, sp.ioctl_errors);
+	close_vm(s);
+	ASSERT_BASELINE(s);
+}
+
+/* the device goes away while the vCPU keeps issuing RPCITs */
+TEST(close_device_during_rpcits)
+{
+	race_close(_metadata, true);
+}
+
+TEST(close_iommufd_during_rpcits)
+{
+	race_close(_metadata, false);
 }
 
 /* repeated cycles in rotating orders: no drift */
