@@ -20,6 +20,7 @@
 #define KMSG_COMPONENT "s390-kvm-iommu"
 #define pr_fmt(fmt) KMSG_COMPONENT ": " fmt
 
+#include <linux/debugfs.h>
 #include <linux/file.h>
 #include <linux/hashtable.h>
 #include <linux/iommu.h>
@@ -28,6 +29,7 @@
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
+#include <linux/seq_file.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
 #include <linux/slab.h>
@@ -55,6 +57,9 @@
  * @pal: last IOVA the guest may use (bytes, inclusive, under @lock)
  * @shadow: the shadow tables (under @lock)
  * @rcu: frees the domain after lookups under RCU are done
+ * @dbg: test-only debugfs view of the shadow
+ * @dbg_start: first IOVA the view shows (under @lock)
+ * @dbg_last: last IOVA the view shows (under @lock)
  */
 struct s390_kvm_iommu_domain {
 	struct s390_domain	s390;
@@ -70,6 +75,11 @@ struct s390_kvm_iommu_domain {
 	u64			pal;
 	struct s390_shadow	shadow;
 	struct rcu_head		rcu;
+#ifdef CONFIG_S390_KVM_IOMMU_DEBUGFS
+	struct dentry		*dbg;
+	u64			dbg_start;
+	u64			dbg_last;
+#endif
 };
 
 /* (kvm, guest fh) -> domain; lookups under RCU, updates under the mutex */
@@ -561,10 +571,100 @@ out:
 	return rc;
 }
 
+#ifdef CONFIG_S390_KVM_IOMMU_DEBUGFS
+/*
+ * Test-only view of the shadow, for checking it against the guest tables:
+ * /sys/kernel/debug/s390-kvm-iommu/<VMM tgid>-<fh>. Writing "<start> <last>"
+ * (hex IOVAs) selects a range; reading gives "pinned <pages>", then one
+ * "<iova> <hpa> ro|rw" line per valid shadow PTE in the range. Nothing in
+ * the RPCIT path depends on it.
+ */
+static struct dentry *s390_kvm_iommu_dbg_root;
+
+static int s390_kvm_iommu_dbg_line(void *arg, u64 iova, u64 hpa, bool prot)
+{
+	seq_printf(arg, "0x%llx 0x%llx %s\n", iova, hpa, prot ? "ro" : "rw");
+	return 0;
+}
+
+static int s390_kvm_iommu_dbg_show(struct seq_file *m, void *unused)
+{
+	struct s390_kvm_iommu_domain *kdom = m->private;
+
+	mutex_lock(&kdom->lock);
+	seq_printf(m, "pinned %lu\n", kdom->shadow.nr_pinned);
+	s390_shadow_for_each(&kdom->shadow, kdom->dbg_start, kdom->dbg_last,
+			     s390_kvm_iommu_dbg_line, m);
+	mutex_unlock(&kdom->lock);
+	return 0;
+}
+
+static int s390_kvm_iommu_dbg_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, s390_kvm_iommu_dbg_show, inode->i_private);
+}
+
+static ssize_t s390_kvm_iommu_dbg_write(struct file *file,
+					const char __user *ubuf, size_t count,
+					loff_t *ppos)
+{
+	struct s390_kvm_iommu_domain *kdom =
+		((struct seq_file *)file->private_data)->private;
+	u64 start, last;
+	char buf[64];
+
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = 0;
+	if (sscanf(buf, "%llx %llx", &start, &last) != 2 || start > last)
+		return -EINVAL;
+	mutex_lock(&kdom->lock);
+	kdom->dbg_start = start;
+	kdom->dbg_last = last;
+	mutex_unlock(&kdom->lock);
+	return count;
+}
+
+static const struct file_operations s390_kvm_iommu_dbg_fops = {
+	.owner		= THIS_MODULE,
+	.open		= s390_kvm_iommu_dbg_open,
+	.read		= seq_read,
+	.write		= s390_kvm_iommu_dbg_write,
+	.llseek		= seq_lseek,
+	.release	= single_release,
+};
+
+static void s390_kvm_iommu_dbg_add(struct s390_kvm_iommu_domain *kdom)
+{
+	char name[32];
+
+	if (!s390_kvm_iommu_dbg_root)
+		s390_kvm_iommu_dbg_root = debugfs_create_dir(KMSG_COMPONENT,
+							     NULL);
+	snprintf(name, sizeof(name), "%d-%08x", task_tgid_nr(current),
+		 kdom->fh);
+	kdom->dbg_last = U64_MAX;
+	kdom->dbg = debugfs_create_file(name, 0600, s390_kvm_iommu_dbg_root,
+					kdom, &s390_kvm_iommu_dbg_fops);
+}
+
+static void s390_kvm_iommu_dbg_remove(struct s390_kvm_iommu_domain *kdom)
+{
+	/* waits for readers still inside the file's operations */
+	debugfs_remove(kdom->dbg);
+}
+#else
+static void s390_kvm_iommu_dbg_add(struct s390_kvm_iommu_domain *kdom) {}
+static void s390_kvm_iommu_dbg_remove(struct s390_kvm_iommu_domain *kdom) {}
+#endif
+
 static void s390_kvm_iommu_domain_free(struct iommu_domain *domain)
 {
 	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
 
+	s390_kvm_iommu_dbg_remove(kdom);
 	mutex_lock(&s390_kvm_iommu_table_lock);
 	hash_del_rcu(&kdom->hnode);
 	mutex_unlock(&s390_kvm_iommu_table_lock);
@@ -706,6 +806,7 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	rc = s390_kvm_iommu_publish(kdom);
 	if (rc)
 		goto out_uid;
+	s390_kvm_iommu_dbg_add(kdom);
 	return &kdom->s390.domain;
 
 out_uid:

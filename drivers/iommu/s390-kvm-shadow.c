@@ -777,6 +777,59 @@ bool s390_shadow_lookup(struct s390_shadow *sh, u64 iova, u64 *hpa, bool *prot)
 EXPORT_SYMBOL_GPL(s390_shadow_lookup);
 
 /**
+ * s390_shadow_for_each() - Visit every valid shadow translation in a range
+ * @sh: the shadow
+ * @start: first IOVA of the range (bytes)
+ * @last: last IOVA of the range (bytes, inclusive)
+ * @fn: called for each valid shadow PTE in IOVA order with the page's IOVA,
+ *	the host physical address it maps to and whether it is read-only;
+ *	a non-zero return stops the walk
+ * @arg: first argument of @fn
+ *
+ * For tests and debugging: walks only valid shadow tables, so the cost
+ * follows the shadow's population, not the size of the range.
+ *
+ * Context: the caller's shadow mutex held.
+ * Return: 0 after a complete walk, else the first non-zero value of @fn.
+ */
+int s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
+			 int (*fn)(void *arg, u64 iova, u64 hpa, bool prot),
+			 void *arg)
+{
+	unsigned int rtx, sx, px;
+	u64 *st, *pt, iova;
+	int rc;
+
+	if (start > last || start >= SH_RT_REACH)
+		return 0;
+	last = min(last, SH_RT_REACH - 1);
+	for (rtx = sh_rtx(start); rtx <= sh_rtx(last); rtx++) {
+		if (!sh_entry_valid(sh->root[rtx]))
+			continue;
+		st = sh_virt(sh, sh->root[rtx] & ZPCI_RTE_ADDR_MASK);
+		for (sx = 0; sx < SH_ENTRIES; sx++) {
+			if (!sh_entry_valid(st[sx]))
+				continue;
+			pt = sh_virt(sh, st[sx] & ZPCI_STE_ADDR_MASK);
+			for (px = 0; px < SH_PTES; px++) {
+				iova = ((u64)rtx << SH_REG_SHIFT) |
+				       ((u64)sx << SH_SEG_SHIFT) |
+				       ((u64)px << SH_PAGE_SHIFT);
+				if (iova < (start & SH_PAGE_MASK) || iova > last ||
+				    !sh_pte_valid(pt[px]))
+					continue;
+				rc = fn(arg, iova, pt[px] & ZPCI_PTE_ADDR_MASK,
+					pt[px] & ZPCI_TABLE_PROT_MASK);
+				if (rc)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(s390_shadow_for_each);
+
+/**
  * s390_shadow_root_phys() - physical address of the shadow root table
  * @sh: the shadow
  *

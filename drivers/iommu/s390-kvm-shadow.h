@@ -26,6 +26,9 @@
  *   bool s390_shadow_lookup(struct s390_shadow *sh, u64 iova,
  *                           u64 *hpa, bool *prot);
  *          Test helper: current shadow translation of one IOVA.
+ *   int  s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
+ *                             fn, arg);
+ *          Test helper: visit every valid shadow PTE in [start, last].
  *
  * Protocol for the caller (one mutex serializes all calls on one shadow):
  *   mutex_lock(); rc = s390_shadow_refresh(sh, iova, len, &res);
@@ -152,5 +155,8 @@ unsigned long s390_shadow_release(struct s390_shadow *sh);
 bool s390_shadow_lookup(struct s390_shadow *sh, u64 iova, u64 *hpa,
 			bool *prot);
 u64 s390_shadow_root_phys(struct s390_shadow *sh);
+int s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
+			 int (*fn)(void *arg, u64 iova, u64 hpa, bool prot),
+			 void *arg);
 
 #endif /* _S390_KVM_SHADOW_H */

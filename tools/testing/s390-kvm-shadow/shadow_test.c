@@ -198,6 +198,63 @@ static void t_basic_map(void)
 	env_fini(&e);
 }
 
+struct fe_ctx {
+	struct env *e;
+	u64 prev;
+	int n, stop_at;
+};
+
+static int fe_visit(void *arg, u64 iova, u64 hpa, bool prot)
+{
+	struct fe_ctx *c = arg;
+	u64 h;
+	bool p;
+
+	CHECK(c->n == 0 || iova > c->prev);
+	CHECK(s390_shadow_lookup(&c->e->sh, iova, &h, &p));
+	CHECK_EQ(h, hpa);
+	CHECK_EQ(p, prot);
+	c->prev = iova;
+	return ++c->n == c->stop_at ? 42 : 0;
+}
+
+static void t_for_each(void)
+{
+	struct s390_shadow_result r;
+	struct fe_ctx c = { 0 };
+	struct env e;
+	u64 iova;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	c.e = &e;
+	/* 3 pages in region 1, 2 in region 700 (one protected), gaps between */
+	for (i = 0; i < 3; i++)
+		fg_map(&e.fg, e.iota, 1 * G_REG + i * 9 * G_SEG, (u64)(i + 1) * G_PAGE,
+		       false);
+	fg_map(&e.fg, e.iota, 700 * G_REG + 4 * G_PAGE, 0x20000, true);
+	fg_map(&e.fg, e.iota, 700 * G_REG + 5 * G_PAGE, 0x21000, false);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(s390_shadow_for_each(&e.sh, 0, G_REG * 2048 - 1, fe_visit, &c), 0);
+	CHECK_EQ(c.n, 5);
+	/* bounds inside pages: both pages they touch are visited */
+	c.n = 0;
+	iova = 700 * G_REG + 5 * G_PAGE;
+	CHECK_EQ(s390_shadow_for_each(&e.sh, iova - 1, iova + 1, fe_visit, &c), 0);
+	CHECK_EQ(c.n, 2);
+	/* empty range between the regions */
+	c.n = 0;
+	CHECK_EQ(s390_shadow_for_each(&e.sh, 2 * G_REG, 699 * G_REG, fe_visit, &c), 0);
+	CHECK_EQ(c.n, 0);
+	/* a non-zero return stops the walk and is passed through */
+	c.n = 0;
+	c.stop_at = 2;
+	CHECK_EQ(s390_shadow_for_each(&e.sh, 0, G_REG * 2048 - 1, fe_visit, &c), 42);
+	CHECK_EQ(c.n, 2);
+	CHECK_EQ(s390_shadow_release(&e.sh), 0);
+	env_fini(&e);
+}
+
 static void t_hw_format(void)
 {
 	struct s390_shadow_result r;
@@ -1194,6 +1251,7 @@ static const struct {
 	{ "init_destroy", t_init_destroy },
 	{ "basic_map", t_basic_map },
 	{ "hw_format", t_hw_format },
+	{ "for_each", t_for_each },
 	{ "unchanged_no_pin", t_unchanged_no_pin },
 	{ "remap_order", t_remap_order },
 	{ "invalid_pte_deferred", t_invalid_pte_deferred },
