@@ -48,6 +48,11 @@
 #define A_PAGES		32	/* data region A: crosses a page-table (1 MiB) boundary */
 #define B_PAGES		16	/* data region B: crosses a region-third entry (2 GiB) */
 
+/* streaming phase: the whole disk through short-lived, lazily unmapped buffers */
+#define S_SLOTS		8
+#define S_PAGES		32	/* one 128 KiB request per slot */
+#define S_IOVA_OFF	(16 * ZPCI_MIB)
+
 struct vcap {
 	bool present;
 	uint8_t bar;
@@ -83,6 +88,8 @@ static uint64_t gpa_desc, gpa_avail, gpa_used, gpa_hdr, gpa_wbuf;
 static uint64_t iova_a, iova_b;
 static uint64_t gpa_a[A_PAGES], gpa_b[B_PAGES];
 static bool have_b;
+static bool disk_written;
+static uint64_t gpa_s[S_SLOTS * S_PAGES];
 
 static void ok(const char *fmt, ...)
 {
@@ -848,6 +855,7 @@ static bool phase_write(void)
 			return false;
 		}
 	}
+	disk_written = true;
 	ok("wrote 4096 bytes at disk 0x%llx (device read them through a protected PTE)%s",
 	   (unsigned long long)WRITE_OFF, neg_flush ? ", flushed" : "");
 
@@ -863,6 +871,126 @@ static bool phase_write(void)
 	if (!verify(&s, 1, WRITE_OFF, true, "write read-back"))
 		return false;
 	ok("read back 4096 bytes at disk 0x%llx by DMA: match", (unsigned long long)WRITE_OFF);
+	return true;
+}
+
+/* what the disk holds at off now */
+static uint64_t disk_u64(uint64_t off)
+{
+	uint64_t v = 0;
+	int i;
+
+	if (!disk_written || off + 8 <= WRITE_OFF || off >= WRITE_OFF + ZPCI_PAGE_SIZE)
+		return zdisk_pattern_u64(off);
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | zdisk_write_byte(off + i - WRITE_OFF);
+	return v;
+}
+
+static bool verify_page(uint64_t gpa, uint64_t disk_off, uint64_t iova)
+{
+	const uint64_t *p = zvm_ptr(&vm, gpa);
+	unsigned int w;
+
+	for (w = 0; w < ZPCI_PAGE_SIZE / 8; w++) {
+		uint64_t want = disk_u64(disk_off + w * 8);
+		uint64_t got = be64toh(p[w]);
+
+		if (got != want) {
+			fail("stream: disk 0x%llx (IOVA 0x%llx, GPA 0x%llx): %016llx, want %016llx",
+			     (unsigned long long)(disk_off + w * 8),
+			     (unsigned long long)(iova + w * 8),
+			     (unsigned long long)(gpa + w * 8),
+			     (unsigned long long)got, (unsigned long long)want);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Read the whole disk the way a Linux guest with lazy unmap does DMA: each
+ * request gets a freshly mapped 128 KiB buffer (new IOVA -> guest page
+ * pairs, RPCIT of just that range), buffers are unmapped by invalidating
+ * their PTEs without an RPCIT, and once every slot was used a global
+ * refresh (the flush queue) releases them all before the IOVAs are reused.
+ */
+static bool phase_stream(void)
+{
+	uint64_t base = pba + S_IOVA_OFF, off, chunk = S_PAGES * ZPCI_PAGE_SIZE;
+	unsigned int c = 0, round = 0, slot, i;
+	long static_pages = mapped_pages;
+	struct seg sg;
+
+	if (base + S_SLOTS * chunk - 1 > pal) {
+		info("aperture too small for the streaming phase, skipped");
+		return true;
+	}
+	for (i = 0; i < S_SLOTS * S_PAGES; i++) {
+		gpa_s[i] = zvm_alloc_scattered_page(&vm);
+		if (!gpa_s[i]) {
+			fail("stream: out of guest pages");
+			return false;
+		}
+	}
+	for (off = 0; off < DISK_SIZE; off += chunk, c++) {
+		uint64_t iova;
+		enum req_result res;
+		uint8_t bs;
+
+		slot = c % S_SLOTS;
+		iova = base + slot * chunk;
+		if (slot == 0 && c) {
+			/* flush queue full: global refresh, every stream pin goes */
+			round++;
+			if (!rpcit_ok("stream global refresh", pba, pal - pba + 1) ||
+			    !check_pins("stream global refresh"))
+				return false;
+		}
+		/* a different guest page behind every IOVA in every round */
+		for (i = 0; i < S_PAGES; i++) {
+			uint64_t gpa = gpa_s[slot * S_PAGES + (i + round * 5) % S_PAGES];
+
+			if (zt_map(&tbl, iova + i * ZPCI_PAGE_SIZE, gpa, false)) {
+				fail("stream: guest table map");
+				return false;
+			}
+			memset(zvm_ptr(&vm, gpa), 0x5a, ZPCI_PAGE_SIZE);
+		}
+		mapped_pages += S_PAGES;
+		if (!rpcit_ok("stream map", iova, chunk))
+			return false;
+
+		sg.iova = iova;
+		sg.len = chunk;
+		res = blk_request(VIRTIO_BLK_T_IN, off / SECTOR, &sg, 1, REQ_TIMEOUT_MS, &bs);
+		if (res != REQ_DONE || bs != VIRTIO_BLK_S_OK) {
+			fail("stream: read at disk 0x%llx: %s, blk status %u",
+			     (unsigned long long)off, req_name(res), bs);
+			return false;
+		}
+		for (i = 0; i < S_PAGES; i++) {
+			uint64_t gpa = gpa_s[slot * S_PAGES + (i + round * 5) % S_PAGES];
+
+			if (!verify_page(gpa, off + i * ZPCI_PAGE_SIZE, iova + i * ZPCI_PAGE_SIZE))
+				return false;
+		}
+		cnt_B += chunk;
+
+		/* lazy unmap: PTEs invalid now, the hypervisor hears of it later */
+		for (i = 0; i < S_PAGES; i++)
+			zt_unmap(&tbl, iova + i * ZPCI_PAGE_SIZE);
+		mapped_pages -= S_PAGES;
+	}
+	if (!rpcit_ok("stream final global refresh", pba, pal - pba + 1) ||
+	    !check_pins("stream final global refresh"))
+		return false;
+	if (mapped_pages != static_pages) {
+		fail("stream: bookkeeping");
+		return false;
+	}
+	ok("stream: whole disk (%llu MiB) read via %u lazily unmapped 128 KiB buffers, %u flushes",
+	   (unsigned long long)(DISK_SIZE >> 20), c, round + 1);
 	return true;
 }
 
@@ -1040,6 +1168,7 @@ int main(void)
 	if (good) {
 		good &= phase_reads();
 		good &= phase_write();
+		good &= phase_stream();
 		good &= phase_remap();
 		/* last: a DMA fault leaves the function in the error state */
 		if (good)
