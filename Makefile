@@ -5,6 +5,9 @@
 #   make         build everything, boot the emulated IBM Z host, run the main job,
 #                check the disk write-back
 #   make check   every test; last line "N passed, N failed"
+#   make replay  replay TRACE= (default the shipped guest trace) through the
+#                in-kernel RPCIT path, checking the shadow after every RPCIT
+#   make bench   TRACE= through the in-kernel and the userspace path (table)
 #
 # KERNEL_SRC=<tarball or dir> overrides the base tree (default linux-source-6.12).
 # Everything generated lives in build/ (git-ignored).
@@ -13,12 +16,12 @@ H := harness
 export KERNEL_SRC
 
 .PHONY: all main deps prepare kernel headers selftests initramfs disk boot \
-	run-main run-check shell check check-host check-static clean distclean help
+	run-main run-check replay bench shell check check-host check-static clean distclean help
 
 all: main
 
 help:
-	@sed -n '3,10p' Makefile
+	@sed -n '3,13p' Makefile
 
 deps:
 	@$(H)/deps.sh
@@ -49,6 +52,16 @@ main: initramfs
 # Boot and run every listed selftest (no static checks, no host tests)
 run-check: initramfs
 	@$(H)/run-qemu.sh check
+
+# Guest RPCIT trace replay / benchmark (harness/replay.sh); TRACE is relative
+# to the repo (CI's fresh clone sits next to ../shared as well)
+TRACE ?= ../shared/traces/seq_lazy.trace.xz
+
+replay: selftests
+	@TRACE="$(TRACE)" $(H)/replay.sh replay
+
+bench: selftests
+	@TRACE="$(TRACE)" $(H)/replay.sh bench
 
 # Interactive shell in the emulated host (Ctrl-a x quits)
 shell: initramfs

@@ -18,6 +18,21 @@ fi
 LIST=$TOP/tools/testing/selftests/kvm/s390x/zpci_tests.list
 if [ -f "$LIST" ]; then cp "$LIST" "$R/tests/zpci_tests.list"; else
 	echo "initramfs: note: $LIST missing: the check run will run no listed tests"; fi
+# Trace for zpci_rpcit_replay/_bench (TRACE=path, relative to the repo; .xz or
+# plain), decompressed to /tests/replay.trace; build/initramfs.funcs = the
+# number of zPCI functions (distinct fh) it needs (run-qemu.sh boots that many)
+TR=${TRACE:-../shared/traces/seq_lazy.trace.xz}
+case "$TR" in /*) ;; *) TR=$TOP/$TR ;; esac
+if [ -f "$TR" ]; then
+	case "$TR" in *.xz) xz -dc "$TR" ;; *) cat "$TR" ;; esac > "$R/tests/replay.trace"
+	nf=$(grep -E '^(ioat|rpcit) ' "$R/tests/replay.trace" | grep -oE ' fh=0x[0-9a-fA-F]+' | sort -u | wc -l || true)
+	[ "$nf" -ge 1 ] || nf=1
+	echo "$nf" > "$B/initramfs.funcs"
+	echo "initramfs: trace $TR ($nf zPCI functions)"
+else
+	echo "initramfs: note: trace $TR missing: zpci_rpcit_replay will fail"
+	echo 1 > "$B/initramfs.funcs"
+fi
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$B/initramfs.cpio.gz.new"
 mv "$B/initramfs.cpio.gz.new" "$B/initramfs.cpio.gz"
 echo "initramfs: build/initramfs.cpio.gz ($n test programs, $(du -k "$B/initramfs.cpio.gz" | cut -f1) KiB)"

@@ -1,0 +1,1218 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * zPCI RPCIT trace reader and guest table builder for zpci_rpcit_replay and
+ * zpci_rpcit_bench (see zpci_trace.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zpci_trace.h"
+
+/* ------------------------------------------------------------ parsing */
+
+static int tr_err(const struct ztrace *t, int line, const char *text,
+		  const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "trace %s:%d: cannot parse record \"%.120s\": %s\n",
+		t->path, line, text, msg);
+	return -1;
+}
+
+/* value of " key=" in a record line; false when absent or not a number */
+static bool tr_num(const char *s, const char *key, uint64_t *val)
+{
+	size_t kl = strlen(key);
+	const char *p = s;
+	char *end;
+
+	while ((p = strstr(p, key))) {
+		if ((p == s || p[-1] == ' ' || p[-1] == '\t') && p[kl] == '=') {
+			errno = 0;
+			*val = strtoull(p + kl + 1, &end, 0);
+			if (errno || end == p + kl + 1 ||
+			    (*end && *end != ' ' && *end != '\t'))
+				return false;
+			return true;
+		}
+		p += kl;
+	}
+	return false;
+}
+
+static const char *tr_word(const char *s, const char *key, char *buf, size_t len)
+{
+	size_t kl = strlen(key), n;
+	const char *p = s;
+
+	while ((p = strstr(p, key))) {
+		if ((p == s || p[-1] == ' ' || p[-1] == '\t') && p[kl] == '=') {
+			p += kl + 1;
+			n = strcspn(p, " \t");
+			if (n >= len)
+				n = len - 1;
+			memcpy(buf, p, n);
+			buf[n] = 0;
+			return buf;
+		}
+		p += kl;
+	}
+	return NULL;
+}
+
+static void *tr_grow(void *p, uint32_t n, uint32_t *cap, size_t sz)
+{
+	if (n < *cap)
+		return p;
+	*cap = *cap ? *cap * 2 : 1024;
+	return realloc(p, (size_t)*cap * sz);
+}
+
+static void tr_note_gpa(struct ztrace *t, uint64_t end)
+{
+	if (end > t->max_gpa)
+		t->max_gpa = end;
+}
+
+static int tr_add_fh(struct ztrace *t, uint32_t fh, int line, const char *s)
+{
+	if (ztrace_fh_index(t, fh) >= 0)
+		return 0;
+	if (t->nfh >= ZTR_MAX_FH)
+		return tr_err(t, line, s, "more than %d function handles",
+			      ZTR_MAX_FH);
+	t->fhs[t->nfh++] = fh;
+	return 0;
+}
+
+int ztrace_fh_index(const struct ztrace *t, uint32_t fh)
+{
+	int i;
+
+	for (i = 0; i < t->nfh; i++)
+		if (t->fhs[i] == fh)
+			return i;
+	return -1;
+}
+
+static int tr_line(struct ztrace *t, char *s, int line, uint32_t *caps,
+		   struct ztr_rec **cur)
+{
+	uint64_t fh, a, b, c, d, e;
+	char w[32];
+	struct ztr_rec *r;
+	const char *p;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!*s)
+		return 0;
+	if (*s == '#') {
+		p = strstr(s, "guest RAM:");
+		if (p && (p = strstr(p, "= 0x")))
+			t->guest_ram = strtoull(p + 2, NULL, 16);
+		return 0;
+	}
+	if (!strncmp(s, "ioat ", 5) || !strncmp(s, "rpcit ", 6)) {
+		t->recs = tr_grow(t->recs, t->nrecs, &caps[0], sizeof(*t->recs));
+		if (!t->recs)
+			return tr_err(t, line, s, "out of memory");
+		r = &t->recs[t->nrecs];
+		memset(r, 0, sizeof(*r));
+		r->line = line;
+		if (!tr_num(s, "fh", &fh) || fh > UINT32_MAX)
+			return tr_err(t, line, s, "missing or bad fh=");
+		r->fh = fh;
+		if (!tr_num(s, "cc", &a) || a > 3)
+			return tr_err(t, line, s, "missing or bad cc=");
+		r->cc = a;
+		r->status = tr_num(s, "status", &b) ? (int)(b & 0xff) : 0;
+		if (s[0] == 'i') {
+			r->type = ZTR_IOAT;
+			if (!tr_word(s, "op", w, sizeof(w)))
+				return tr_err(t, line, s, "missing op=");
+			if (!strcmp(w, "reg-ioat"))
+				r->op = ZTR_REG;
+			else if (!strcmp(w, "rereg-ioat"))
+				r->op = ZTR_REREG;
+			else if (!strcmp(w, "dereg-ioat"))
+				r->op = ZTR_DEREG;
+			else
+				return tr_err(t, line, s, "unknown op=%s", w);
+			if (r->op != ZTR_DEREG) {
+				if (!tr_num(s, "iota", &c) || !tr_num(s, "pba", &d) ||
+				    !tr_num(s, "pal", &e))
+					return tr_err(t, line, s, "missing iota=, pba= or pal=");
+				if (d > e)
+					return tr_err(t, line, s, "pba > pal");
+				r->iota = c;
+				r->pba = d;
+				r->pal = e;
+				tr_note_gpa(t, (c & ~0x3fffULL) + ZT_TABLE_SIZE);
+			}
+		} else {
+			r->type = ZTR_RPCIT;
+			if (!tr_num(s, "seq", &a) || !tr_num(s, "iova", &b) ||
+			    !tr_num(s, "len", &c))
+				return tr_err(t, line, s, "missing seq=, iova= or len=");
+			r->seq = a;
+			r->iova = b;
+			r->len = c;
+			if (!tr_word(s, "kind", w, sizeof(w)) ||
+			    (strcmp(w, "range") && strcmp(w, "global")))
+				return tr_err(t, line, s, "kind= must be range or global");
+			r->global = !strcmp(w, "global");
+			r->pte0 = t->nptes;
+			r->inv0 = t->ninvs;
+			t->nrpcit++;
+			t->nglobal += r->global;
+		}
+		if (tr_add_fh(t, r->fh, line, s))
+			return -1;
+		t->nrecs++;
+		*cur = r;
+		return 0;
+	}
+	if (!strncmp(s, "pte ", 4)) {
+		if (!*cur || (*cur)->type != ZTR_RPCIT)
+			return tr_err(t, line, s, "pte line outside an rpcit record");
+		if (!tr_num(s, "iova", &a) || !tr_num(s, "entry", &b))
+			return tr_err(t, line, s, "missing iova= or entry=");
+		if (a & 0xfff)
+			return tr_err(t, line, s, "iova not 4 KiB aligned");
+		t->ptes = tr_grow(t->ptes, t->nptes, &caps[1], sizeof(*t->ptes));
+		if (!t->ptes)
+			return tr_err(t, line, s, "out of memory");
+		t->ptes[t->nptes].iova = a;
+		t->ptes[t->nptes].entry = b;
+		t->nptes++;
+		(*cur)->npte++;
+		tr_note_gpa(t, (b & ZT_PTE_ADDR_MASK) + ZPCI_PAGE_SIZE);
+		return 0;
+	}
+	if (!strncmp(s, "inv ", 4)) {
+		if (!*cur || (*cur)->type != ZTR_RPCIT)
+			return tr_err(t, line, s, "inv line outside an rpcit record");
+		if (!tr_num(s, "iova", &a) || !tr_num(s, "len", &b) ||
+		    !tr_word(s, "level", w, sizeof(w)))
+			return tr_err(t, line, s, "missing iova=, len= or level=");
+		if (strcmp(w, "rt") && strcmp(w, "st"))
+			return tr_err(t, line, s, "level= must be rt or st");
+		t->invs = tr_grow(t->invs, t->ninvs, &caps[2], sizeof(*t->invs));
+		if (!t->invs)
+			return tr_err(t, line, s, "out of memory");
+		t->invs[t->ninvs].iova = a;
+		t->invs[t->ninvs].len = b;
+		t->invs[t->ninvs].level = !strcmp(w, "rt") ? 1 : 0;
+		t->ninvs++;
+		(*cur)->ninv++;
+		return 0;
+	}
+	return tr_err(t, line, s, "unknown record type");
+}
+
+int ztrace_load(struct ztrace *t, const char *path)
+{
+	uint32_t caps[3] = { 0, 0, 0 };
+	struct ztr_rec *cur = NULL;
+	size_t n = 0, cap = 1 << 20;
+	char *buf, *s, *nl;
+	int line = 0, fd;
+	ssize_t got;
+
+	memset(t, 0, sizeof(*t));
+	t->path = path;
+	n = strlen(path);
+	if (n > 3 && !strcmp(path + n - 3, ".xz")) {
+		fprintf(stderr, "trace %s: compressed: decompress it first (xz -dc)\n",
+			path);
+		return -1;
+	}
+	fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+	if (fd < 0) {
+		fprintf(stderr, "trace %s: cannot open: %s\n", path, strerror(errno));
+		return -1;
+	}
+	n = 0;
+	buf = malloc(cap + 1);
+	while (buf) {
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			if (!buf)
+				break;
+		}
+		got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		n += got;
+	}
+	if (fd)
+		close(fd);
+	if (!buf) {
+		fprintf(stderr, "trace %s: out of memory\n", path);
+		return -1;
+	}
+	buf[n] = 0;
+	for (s = buf; s < buf + n; s = nl + 1) {
+		nl = strchr(s, '\n');
+		if (!nl)
+			nl = buf + n;
+		*nl = 0;
+		if (nl > s && nl[-1] == '\r')
+			nl[-1] = 0;
+		line++;
+		if (tr_line(t, s, line, caps, &cur)) {
+			free(buf);
+			return -1;
+		}
+	}
+	free(buf);
+	if (!t->nrpcit) {
+		fprintf(stderr, "trace %s: no rpcit records\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+void ztrace_free(struct ztrace *t)
+{
+	free(t->recs);
+	free(t->ptes);
+	free(t->invs);
+	memset(t, 0, sizeof(*t));
+}
+
+const char *ztrace_desc(const struct ztrace *t, const struct ztr_rec *r)
+{
+	static char buf[200];
+
+	if (r->type == ZTR_IOAT)
+		snprintf(buf, sizeof(buf),
+			 "%s:%d ioat fh=0x%x iota=0x%llx pba=0x%llx pal=0x%llx",
+			 t->path, r->line, r->fh, (unsigned long long)r->iota,
+			 (unsigned long long)r->pba, (unsigned long long)r->pal);
+	else
+		snprintf(buf, sizeof(buf),
+			 "%s:%d rpcit seq=%ld fh=0x%x iova=0x%llx len=0x%llx kind=%s",
+			 t->path, r->line, r->seq, r->fh,
+			 (unsigned long long)r->iova, (unsigned long long)r->len,
+			 r->global ? "global" : "range");
+	return buf;
+}
+
+/* ------------------------------------------------------ table allocator */
+
+static void ga_mark(struct zgt_alloc *a, uint64_t gpa, uint64_t len)
+{
+	uint64_t p;
+
+	for (p = gpa >> 12; p < (gpa + len + 0xfff) >> 12 && p < a->npages; p++)
+		a->used[p] = 1;
+}
+
+int zgt_alloc_init(struct zgt_alloc *a, struct zvm *vm, const struct ztrace *t)
+{
+	uint32_t i;
+
+	memset(a, 0, sizeof(*a));
+	a->vm = vm;
+	a->npages = vm->mem_size >> 12;
+	a->used = calloc(a->npages, 1);
+	if (!a->used)
+		return -ENOMEM;
+	ga_mark(a, 0, 2 * ZPCI_PAGE_SIZE);	/* lowcore */
+	for (i = 0; i < t->nptes; i++)
+		ga_mark(a, t->ptes[i].entry & ZT_PTE_ADDR_MASK, ZPCI_PAGE_SIZE);
+	for (i = 0; i < t->nrecs; i++)
+		if (t->recs[i].type == ZTR_IOAT && t->recs[i].iota)
+			ga_mark(a, t->recs[i].iota & ~0x3fffULL, ZT_TABLE_SIZE);
+	a->next = a->npages;
+	return 0;
+}
+
+void zgt_alloc_free(struct zgt_alloc *a)
+{
+	free(a->used);
+	a->used = NULL;
+}
+
+/* npages free pages, naturally aligned, counting down from the top of RAM */
+static uint64_t ga_get(struct zgt_alloc *a, uint64_t npages)
+{
+	uint64_t p, k;
+
+	p = a->next & ~(npages - 1);
+	while (p >= npages) {
+		p -= npages;
+		for (k = 0; k < npages; k++)
+			if (a->used[p + k])
+				break;
+		if (k == npages) {
+			ga_mark(a, p << 12, npages << 12);
+			a->next = p;
+			return p << 12;
+		}
+	}
+	return 0;
+}
+
+static uint64_t *gpa_ptr(struct zgt *g, uint64_t gpa)
+{
+	return (uint64_t *)zvm_ptr(g->a->vm, gpa);
+}
+
+/* a zeroed-as-invalid region/segment table (16 KiB) or page table (2 KiB) */
+static uint64_t ga_table(struct zgt *g, bool pt)
+{
+	struct zgt_alloc *a = g->a;
+	uint64_t gpa, *e, i, n;
+
+	if (pt) {
+		if (!a->chunk_left) {
+			a->chunk = ga_get(a, 1);
+			if (!a->chunk)
+				return 0;
+			a->chunk_left = 2;
+		}
+		gpa = a->chunk + (2 - a->chunk_left) * ZT_PT_SIZE;
+		a->chunk_left--;
+		if (g->npts < ZGT_MAX_PT)
+			g->pts[g->npts++] = gpa;
+		n = ZT_PT_ENTRIES;
+	} else {
+		gpa = ga_get(a, 4);
+		n = ZT_TABLE_ENTRIES;
+	}
+	if (!gpa)
+		return 0;
+	e = gpa_ptr(g, gpa);
+	for (i = 0; i < n; i++)
+		zt_set(&e[i], pt ? ZT_PTE_INVALID : ZT_TABLE_INVALID);
+	return gpa;
+}
+
+/* ------------------------------------------------------ guest tables */
+
+/* index shift of the entries of a level-L table: 3 RF, 2 RS, 1 RT, 0 ST */
+static int lvl_shift(int level)
+{
+	return 20 + 11 * level;
+}
+
+static int lvl_idx(int level, uint64_t iova)
+{
+	return (iova >> lvl_shift(level)) & 0x7ff;
+}
+
+int zgt_set_iota(struct zgt *g, struct zgt_alloc *a, uint64_t iota, char *err,
+		 size_t errlen)
+{
+	uint64_t origin = iota & ~0x3fffULL, *e;
+	int i;
+
+	if (g->a && g->iota == iota)
+		return 0;	/* re-registration of the same tables */
+	g->a = a;
+	g->iota = iota;
+	g->origin = origin;
+	g->dt = (iota >> 2) & 3;
+	g->npts = 0;
+	if (origin + ZT_TABLE_SIZE > a->vm->mem_size) {
+		snprintf(err, errlen, "table origin 0x%llx outside guest RAM (0x%llx)",
+			 (unsigned long long)origin,
+			 (unsigned long long)a->vm->mem_size);
+		return -1;
+	}
+	e = gpa_ptr(g, origin);
+	for (i = 0; i < ZT_TABLE_ENTRIES; i++)
+		zt_set(&e[i], ZT_TABLE_INVALID);
+	return 0;
+}
+
+/*
+ * Walk to the entry for iova in the level-`to` table (to = -1: the PTE).
+ * With create, invalid upper entries get fresh tables. Returns NULL when an
+ * upper entry is invalid (without create); *fail_level says where.
+ */
+static uint64_t *zgt_walk(struct zgt *g, uint64_t iova, int to, bool create,
+			  int *fail_level)
+{
+	uint64_t table = g->origin, *e, v, sub;
+	uint64_t mem = g->a->vm->mem_size;
+	int l;
+
+	if (g->dt < 3 && iova >> lvl_shift(g->dt + 1))
+		return NULL;
+	for (l = g->dt; l >= 0; l--) {
+		e = gpa_ptr(g, table) + lvl_idx(l, iova);
+		if (l == to)
+			return e;
+		v = zt_get(e);
+		if (v & ZT_TABLE_INVALID) {
+			if (!create) {
+				if (fail_level)
+					*fail_level = l;
+				return NULL;
+			}
+			sub = ga_table(g, l == 0);
+			if (!sub)
+				return NULL;
+			zt_set(e, l ? sub | ((uint64_t)l << 2) | ZT_LEN_RTX : sub);
+			v = zt_get(e);
+		}
+		table = v & (l ? ZT_RTE_ADDR_MASK : ZT_STE_ADDR_MASK);
+		if (table + (l ? ZT_TABLE_SIZE : ZT_PT_SIZE) > mem) {
+			if (fail_level)
+				*fail_level = l;
+			return NULL;
+		}
+	}
+	return gpa_ptr(g, table) + ((iova >> 12) & 0xff);
+}
+
+int zgt_write_pte(struct zgt *g, uint64_t iova, uint64_t entry, char *err,
+		  size_t errlen)
+{
+	uint64_t *e = zgt_walk(g, iova, -1, true, NULL);
+
+	if (!e) {
+		snprintf(err, errlen,
+			 "no room for guest tables for iova 0x%llx (guest RAM 0x%llx, DT %d)",
+			 (unsigned long long)iova,
+			 (unsigned long long)g->a->vm->mem_size, g->dt);
+		return -1;
+	}
+	zt_set(e, entry);
+	return 0;
+}
+
+int zgt_invalidate_upper(struct zgt *g, uint64_t iova, uint64_t len, int level,
+			 char *err, size_t errlen)
+{
+	uint64_t end = iova + len, step, *e;
+	int fl;
+
+	if (level > g->dt) {
+		snprintf(err, errlen, "inv level %s above the IOTA's top level (DT %d)",
+			 level ? "rt" : "st", g->dt);
+		return -1;
+	}
+	while (iova < end) {
+		fl = level;
+		e = zgt_walk(g, iova, level, false, &fl);
+		if (e)
+			zt_set(e, zt_get(e) | ZT_TABLE_INVALID);
+		step = 1ULL << lvl_shift(fl);
+		iova = (iova & ~(step - 1)) + step;
+		if (!iova)
+			break;
+	}
+	return 0;
+}
+
+void zgt_invalidate_all(struct zgt *g)
+{
+	uint64_t *e, v;
+	uint32_t i, k;
+
+	for (i = 0; i < g->npts; i++) {
+		e = gpa_ptr(g, g->pts[i]);
+		for (k = 0; k < ZT_PT_ENTRIES; k++) {
+			v = zt_get(&e[k]);
+			if (!(v & ZT_PTE_INVALID))
+				zt_set(&e[k], v | ZT_PTE_INVALID);
+		}
+	}
+}
+
+bool zgt_lookup(struct zgt *g, uint64_t iova, uint64_t *pte)
+{
+	uint64_t *e = zgt_walk(g, iova, -1, false, NULL);
+
+	if (!e)
+		return false;
+	*pte = zt_get(e);
+	return !(*pte & ZT_PTE_INVALID);
+}
+
+int zgt_apply(struct zgt *g, const struct ztrace *t, const struct ztr_rec *r,
+	      char *err, size_t errlen)
+{
+	uint64_t last = r->iova + r->len - 1;
+	const struct ztr_pte *p;
+	const struct ztr_inv *v;
+	uint32_t i;
+
+	if (!g->a) {
+		snprintf(err, errlen, "no IOAT registered for fh 0x%x before this RPCIT",
+			 r->fh);
+		return -1;
+	}
+	if (r->global)
+		zgt_invalidate_all(g);
+	for (i = 0; i < r->npte; i++) {
+		p = &t->ptes[r->pte0 + i];
+		if (p->iova < r->iova || p->iova > last) {
+			snprintf(err, errlen, "pte iova=0x%llx outside the RPCIT range",
+				 (unsigned long long)p->iova);
+			return -1;
+		}
+		if (zgt_write_pte(g, p->iova, p->entry, err, errlen))
+			return -1;
+	}
+	for (i = 0; i < r->ninv; i++) {
+		v = &t->invs[r->inv0 + i];
+		if (zgt_invalidate_upper(g, v->iova, v->len, v->level, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------ host helpers */
+
+uint64_t zhpa_of(const void *hva)
+{
+	static int fd = -1;
+	uint64_t ent;
+
+	if (fd < 0)
+		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &ent, 8, ((uintptr_t)hva >> 12) * 8) != 8)
+		return 0;
+	if (!(ent & (1ULL << 63)))
+		return 0;
+	return (ent & ((1ULL << 55) - 1)) << 12;
+}
+
+uint64_t znow_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+long zhost_rpcits(const char *vfio_cdev)
+{
+	char path[320], link[256], line[256];
+	const char *name = strrchr(vfio_cdev, '/');
+	long total = 0;
+	bool any = false;
+	ssize_t n;
+	FILE *f;
+	char *p;
+
+	snprintf(path, sizeof(path), "/sys/class/vfio-dev/%s/device",
+		 name ? name + 1 : vfio_cdev);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -1;
+	link[n] = 0;
+	p = strrchr(link, '/');
+	snprintf(path, sizeof(path), "/sys/kernel/debug/pci/%s/statistics",
+		 p ? p + 1 : link);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		p = strchr(line, ':');
+		if (!p)
+			continue;
+		if (strstr(line, "Global RPCITs") || strstr(line, "Sync Map RPCITs") ||
+		    strstr(line, "Sync RPCITs")) {
+			total += strtol(p + 1, NULL, 10);
+			any = true;
+		}
+	}
+	fclose(f);
+	return any ? total : -1;
+}
+
+void zraise_memlock(void)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+	setrlimit(RLIMIT_MEMLOCK, &rl);
+}
+
+/* ------------------------------------------------------ replaying VMM */
+
+struct zrep_fn *zrep_fn_of(struct zrep *rep, uint32_t fh)
+{
+	int i;
+
+	for (i = 0; i < rep->nfn; i++)
+		if (rep->fn[i].fh == fh)
+			return &rep->fn[i];
+	return NULL;
+}
+
+int zrep_init(struct zrep *rep, struct ztrace *t)
+{
+	struct zrep_fn *f;
+	uint64_t mem, fr;
+	uint32_t i;
+	int k, ret;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->t = t;
+	rep->vm.kvm_fd = -1;
+	rep->vm.vm_fd = -1;
+	rep->vm.vcpu_fd = -1;
+	for (k = 0; k < ZTR_MAX_FH; k++) {
+		rep->fn[k].d.iommufd = -1;
+		rep->fn[k].d.devfd = -1;
+	}
+	if (access("/dev/kvm", R_OK | W_OK) || access("/dev/iommu", R_OK | W_OK)) {
+		printf("SKIP: /dev/kvm or /dev/iommu missing\n");
+		return 4;
+	}
+	for (k = 0; k < t->nfh; k++) {
+		f = &rep->fn[k];
+		f->fh = t->fhs[k];
+		snprintf(f->cdev, sizeof(f->cdev), "/dev/vfio/devices/vfio%d", k);
+		if (access(f->cdev, R_OK | W_OK)) {
+			printf("ERROR: trace %s uses %d functions (fh 0x%x is number %d) but %s is missing: boot the emulated host with ZPCI_FUNCS=%d\n",
+			       t->path, t->nfh, f->fh, k + 1, f->cdev, t->nfh);
+			return 1;
+		}
+	}
+	zraise_memlock();
+	zpin_settle(400, 10000);
+	rep->kb0 = zpin_vmpin_kb();
+	rep->foll0 = zpin_foll_pinned();
+
+	mem = t->guest_ram;
+	if (!mem)
+		mem = t->max_gpa + 16 * ZPCI_MIB;
+	mem = (mem + ZPCI_MIB - 1) & ~(ZPCI_MIB - 1);
+	if (t->max_gpa > mem)
+		printf("note: some traced frames or tables lie above guest RAM 0x%llx: those RPCITs must fail as traced\n",
+		       (unsigned long long)mem);
+	ret = zvm_create(&rep->vm, mem);
+	if (ret) {
+		printf("ERROR: VM with 0x%llx bytes of guest RAM: %s\n",
+		       (unsigned long long)mem, strerror(-ret));
+		return 1;
+	}
+	/* a guest's DMA buffers are real memory: touch every traced frame */
+	for (i = 0; i < t->nptes; i++) {
+		fr = t->ptes[i].entry & ZT_PTE_ADDR_MASK;
+		if (fr + ZPCI_PAGE_SIZE <= rep->vm.mem_size)
+			*(volatile uint64_t *)zvm_ptr(&rep->vm, fr) = fr | 1;
+	}
+	if (zgt_alloc_init(&rep->a, &rep->vm, t)) {
+		printf("ERROR: out of memory\n");
+		return 1;
+	}
+	for (k = 0; k < t->nfh; k++) {
+		uint64_t pba, pal;
+
+		f = &rep->fn[k];
+		ret = zdev_open(&f->d, f->cdev);
+		if (ret) {
+			printf("ERROR: %s: open/bind: %s\n", f->cdev, strerror(-ret));
+			return 1;
+		}
+		rep->nfn = k + 1;
+		zdev_aperture(&f->d, &pba, &pal);
+		ret = zdev_hwpt_alloc(&f->d, rep->vm.vm_fd, f->fh, 0, pba, pal,
+				      &f->hwpt);
+		if (ret) {
+			printf("ERROR: %s: s390 KVM hwpt for fh 0x%x: %s\n", f->cdev,
+			       f->fh, strerror(-ret));
+			return 1;
+		}
+		f->have_hwpt = true;
+		ret = zdev_attach(&f->d, f->hwpt);
+		if (ret) {
+			printf("ERROR: %s: attach: %s\n", f->cdev, strerror(-ret));
+			return 1;
+		}
+		f->kvm_attached = true;
+		snprintf(f->dbg, sizeof(f->dbg),
+			 "/sys/kernel/debug/s390-kvm-iommu/%d-%08x", getpid(), f->fh);
+	}
+	return 0;
+}
+
+static int zrep_unmap_all(struct zrep_fn *f)
+{
+	struct iommu_ioas_unmap u;
+
+	if (!f->have_paging_ioas)
+		return 0;
+	memset(&u, 0, sizeof(u));
+	u.size = sizeof(u);
+	u.ioas_id = f->paging_ioas;
+	u.iova = 0;
+	u.length = UINT64_MAX;
+	if (f->iotlb)
+		memset(f->iotlb, 0, f->iotlb_pages * sizeof(*f->iotlb));
+	if (ioctl(f->d.iommufd, IOMMU_IOAS_UNMAP, &u) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+void zrep_fini(struct zrep *rep)
+{
+	struct zrep_fn *f;
+	int k;
+
+	for (k = 0; k < rep->nfn; k++) {
+		f = &rep->fn[k];
+		if (f->kvm_attached || f->user_attached)
+			zdev_detach(&f->d);
+		zrep_unmap_all(f);
+		if (f->have_hwpt)
+			zdev_destroy_obj(&f->d, f->hwpt);
+		if (f->have_paging_ioas)
+			zdev_destroy_obj(&f->d, f->paging_ioas);
+		zdev_close(&f->d);
+		free(f->iotlb);
+		memset(f, 0, sizeof(*f));
+	}
+	rep->nfn = 0;
+	zvm_destroy(&rep->vm);
+	zgt_alloc_free(&rep->a);
+}
+
+static int zrep_send_ioat(struct zrep_fn *f)
+{
+	struct iommu_hwpt_s390_kvm_invalidate e;
+
+	memset(&e, 0, sizeof(e));
+	if (f->has_ioat) {
+		e.op = IOMMU_S390_KVM_OP_SET_IOAT;
+		e.iota = f->g.iota;
+		e.pba = f->pba;
+		e.pal = f->pal;
+	} else {
+		e.op = IOMMU_S390_KVM_OP_CLEAR_IOAT;
+	}
+	return zdev_invalidate(&f->d, f->hwpt, &e);
+}
+
+int zrep_ioat(struct zrep *rep, const struct ztr_rec *r, char *err, size_t errlen)
+{
+	struct zrep_fn *f = zrep_fn_of(rep, r->fh);
+	uint64_t pages;
+	int ret;
+
+	if (!f) {
+		snprintf(err, errlen, "fh 0x%x has no function", r->fh);
+		return -1;
+	}
+	if (r->op == ZTR_DEREG) {
+		f->has_ioat = false;
+	} else {
+		if (f->d.have_zpci_info &&
+		    (r->pba < f->d.start_dma || r->pal > f->d.end_dma)) {
+			snprintf(err, errlen,
+				 "guest aperture [0x%llx, 0x%llx] not inside the host function's [0x%llx, 0x%llx] (give the emulated host more memory: QEMU_MEM)",
+				 (unsigned long long)r->pba, (unsigned long long)r->pal,
+				 (unsigned long long)f->d.start_dma,
+				 (unsigned long long)f->d.end_dma);
+			return -1;
+		}
+		if (zgt_set_iota(&f->g, &rep->a, r->iota, err, errlen))
+			return -1;
+		pages = ((r->pal - r->pba) >> 12) + 1;
+		if (!f->iotlb || f->pba != r->pba || f->pal != r->pal) {
+			if (f->user_attached)
+				zrep_unmap_all(f);
+			free(f->iotlb);
+			f->iotlb = NULL;
+			f->iotlb_pages = 0;
+			if (pages <= (1ULL << 22)) {
+				f->iotlb = calloc(pages, sizeof(*f->iotlb));
+				f->iotlb_pages = f->iotlb ? pages : 0;
+			}
+			f->iotlb_base = r->pba;
+		}
+		f->pba = r->pba;
+		f->pal = r->pal;
+		f->has_ioat = true;
+	}
+	if (f->kvm_attached) {
+		ret = zrep_send_ioat(f);
+		if (ret) {
+			snprintf(err, errlen, "IOMMU_HWPT_INVALIDATE %s: %s",
+				 f->has_ioat ? "SET_IOAT" : "CLEAR_IOAT",
+				 strerror(-ret));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int zrep_guest_writes(struct zrep *rep, const struct ztr_rec *r, char *err,
+		      size_t errlen)
+{
+	struct zrep_fn *f = zrep_fn_of(rep, r->fh);
+
+	if (!f || !f->has_ioat) {
+		snprintf(err, errlen, "no IOAT registered for fh 0x%x before this RPCIT",
+			 r->fh);
+		return -1;
+	}
+	return zgt_apply(&f->g, rep->t, r, err, errlen);
+}
+
+/* ---- the userspace path, as QEMU's rpcit_service_call does it */
+
+static int zrep_user_map(struct zrep *rep, struct zrep_fn *f, uint64_t iova,
+			 uint64_t pte)
+{
+	struct iommu_ioas_map m;
+
+	memset(&m, 0, sizeof(m));
+	m.size = sizeof(m);
+	m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE;
+	if (!(pte & ZT_PROTECTED))
+		m.flags |= IOMMU_IOAS_MAP_WRITEABLE;
+	m.ioas_id = f->paging_ioas;
+	m.user_va = (uintptr_t)zvm_ptr(&rep->vm, pte & ZT_PTE_ADDR_MASK);
+	m.length = ZPCI_PAGE_SIZE;
+	m.iova = iova;
+	f->user_maps++;
+	return ioctl(f->d.iommufd, IOMMU_IOAS_MAP, &m) ? -errno : 0;
+}
+
+static int zrep_user_unmap(struct zrep_fn *f, uint64_t iova)
+{
+	struct iommu_ioas_unmap u;
+
+	memset(&u, 0, sizeof(u));
+	u.size = sizeof(u);
+	u.ioas_id = f->paging_ioas;
+	u.iova = iova;
+	u.length = ZPCI_PAGE_SIZE;
+	f->user_unmaps++;
+	return ioctl(f->d.iommufd, IOMMU_IOAS_UNMAP, &u) ? -errno : 0;
+}
+
+/* one page: bring the IOTLB entry in line with the guest PTE (0: invalid) */
+static int zrep_user_page(struct zrep *rep, struct zrep_fn *f, uint64_t iova,
+			  uint64_t pte, bool valid)
+{
+	uint64_t *slot = &f->iotlb[(iova - f->iotlb_base) >> 12];
+	uint64_t want = valid ? (pte & (ZT_PTE_ADDR_MASK | ZT_PROTECTED)) | 1 : 0;
+	int ret;
+
+	if (*slot == want)
+		return 0;
+	if (*slot) {
+		ret = zrep_user_unmap(f, iova);
+		*slot = 0;
+		if (ret)
+			return ret;
+	}
+	if (!valid)
+		return 0;
+	if ((pte & ZT_PTE_ADDR_MASK) + ZPCI_PAGE_SIZE > rep->vm.mem_size)
+		return -EFAULT;
+	ret = zrep_user_map(rep, f, iova, pte);
+	if (!ret)
+		*slot = want;
+	return ret;
+}
+
+static void zrep_user_rpcit(struct zrep *rep, uint32_t ipb, int *cc, int *status)
+{
+	__u64 *gprs = rep->vm.run->s.regs.gprs;
+	int r1 = (ipb >> 20) & 0xf, r2 = (ipb >> 16) & 0xf, fl, ret = 0;
+	uint64_t iova, len, end, cur, next, p, *e;
+	struct zrep_fn *f;
+
+	*status = 0;
+	f = zrep_fn_of(rep, gprs[r1] >> 32);
+	if (!f || !f->user_attached) {
+		*cc = 3;
+		return;
+	}
+	iova = gprs[r2];
+	len = gprs[r2 + 1];
+	end = iova + len;
+	if (!f->has_ioat || !f->iotlb || !len || end - 1 < iova ||
+	    iova < f->pba || end - 1 > f->pal) {
+		*cc = 1;
+		*status = ZPCI_STATUS_ERROR;
+		return;
+	}
+	for (cur = iova & ~0xfffULL; cur < end && !ret; cur = next) {
+		fl = -1;
+		e = zgt_walk(&f->g, cur, -1, false, &fl);
+		if (e) {
+			uint64_t pte = zt_get(e);
+
+			ret = zrep_user_page(rep, f, cur, pte,
+					     !(pte & ZT_PTE_INVALID));
+			next = cur + ZPCI_PAGE_SIZE;
+			continue;
+		}
+		/* an invalid region/segment entry: everything under it goes */
+		next = fl >= 0 ? (cur & ~((1ULL << lvl_shift(fl)) - 1)) +
+			(1ULL << lvl_shift(fl)) : cur + ZPCI_PAGE_SIZE;
+		for (p = cur; p < next && p < end && !ret; p += ZPCI_PAGE_SIZE)
+			if (f->iotlb[(p - f->iotlb_base) >> 12])
+				ret = zrep_user_page(rep, f, p, 0, false);
+	}
+	if (!ret) {
+		*cc = 0;
+	} else {
+		*cc = 1;
+		*status = (ret == -ENOMEM || ret == -E2BIG) ? ZPCI_STATUS_RESOURCES :
+			ZPCI_STATUS_ERROR;
+	}
+}
+
+void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
+{
+	struct kvm_s390_test_intercept icpt;
+	struct kvm_run *run = rep->vm.run;
+	int cc, status;
+
+	memset(res, 0, sizeof(*res));
+	run->s.regs.gprs[1] = (uint64_t)r->fh << 32;
+	run->s.regs.gprs[2] = r->iova;
+	run->s.regs.gprs[3] = r->len;
+	run->kvm_dirty_regs = KVM_SYNC_GPRS;
+	run->psw_mask = ZPCI_PSW_EA_BA;
+	run->psw_addr = 0x10000;
+	run->immediate_exit = 0;
+	memset(&icpt, 0, sizeof(icpt));
+	icpt.icptcode = ZPCI_ICPT_INST;
+	icpt.ipa = ZPCI_IPA_RPCIT;
+	icpt.ipb = ZPCI_RPCIT_IPB(1, 2);
+	if (ioctl(rep->vm.vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt) ||
+	    ioctl(rep->vm.vcpu_fd, KVM_RUN, 0)) {
+		res->err = -errno;
+		res->cc = -1;
+		return;
+	}
+	if (run->exit_reason == KVM_EXIT_S390_SIEIC &&
+	    run->s390_sieic.ipa == ZPCI_IPA_RPCIT) {
+		res->exited = true;
+		if (!rep->user_mode) {
+			res->cc = 3;
+			return;
+		}
+		zrep_user_rpcit(rep, run->s390_sieic.ipb, &cc, &status);
+		/* what QEMU does: cc into the PSW, status into r1, re-enter */
+		run->psw_mask = (run->psw_mask & ~(3ULL << 44)) | ((uint64_t)cc << 44);
+		if (cc == 1) {
+			run->s.regs.gprs[1] &= ~0xff000000ULL;
+			run->s.regs.gprs[1] |= (uint64_t)status << 24;
+		}
+		run->kvm_dirty_regs = KVM_SYNC_GPRS;
+		if (ioctl(rep->vm.vcpu_fd, KVM_RUN, 0)) {
+			res->err = -errno;
+			res->cc = -1;
+			return;
+		}
+		res->cc = cc;
+		res->status = cc == 1 ? status : 0;
+		return;
+	}
+	if (run->exit_reason != KVM_EXIT_INTR) {
+		res->cc = -1;
+		res->err = -EPROTO;
+		return;
+	}
+	res->cc = (run->psw_mask >> 44) & 3;
+	res->status = res->cc == 1 ? (run->s.regs.gprs[1] >> 24) & 0xff : 0;
+}
+
+int zrep_set_mode(struct zrep *rep, bool user)
+{
+	struct iommu_ioas_alloc ioas;
+	struct zrep_fn *f;
+	int k, ret;
+
+	for (k = 0; k < rep->nfn; k++) {
+		f = &rep->fn[k];
+		if (user && !f->user_attached) {
+			if (f->kvm_attached) {
+				ret = zdev_detach(&f->d);
+				if (ret)
+					return ret;
+				f->kvm_attached = false;
+			}
+			if (!f->have_paging_ioas) {
+				memset(&ioas, 0, sizeof(ioas));
+				ioas.size = sizeof(ioas);
+				if (ioctl(f->d.iommufd, IOMMU_IOAS_ALLOC, &ioas))
+					return -errno;
+				f->paging_ioas = ioas.out_ioas_id;
+				f->have_paging_ioas = true;
+			}
+			ret = zdev_attach(&f->d, f->paging_ioas);
+			if (ret)
+				return ret;
+			f->user_attached = true;
+		} else if (!user && !f->kvm_attached) {
+			if (f->user_attached) {
+				zrep_unmap_all(f);
+				ret = zdev_detach(&f->d);
+				if (ret)
+					return ret;
+				f->user_attached = false;
+			}
+			ret = zdev_attach(&f->d, f->hwpt);
+			if (ret)
+				return ret;
+			f->kvm_attached = true;
+		}
+	}
+	rep->user_mode = user;
+	return 0;
+}
+
+int zrep_restart(struct zrep *rep)
+{
+	struct zrep_fn *f;
+	int k, ret;
+
+	for (k = 0; k < rep->nfn; k++) {
+		f = &rep->fn[k];
+		if (f->g.a)
+			zgt_invalidate_all(&f->g);
+		if (f->user_attached) {
+			ret = zrep_unmap_all(f);
+			if (ret)
+				return ret;
+		}
+		if (f->kvm_attached && f->has_ioat) {
+			ret = zrep_send_ioat(f);	/* drops the shadow */
+			if (ret)
+				return ret;
+		}
+		f->user_maps = 0;
+		f->user_unmaps = 0;
+	}
+	return 0;
+}
+
+long zrep_shadow(struct zrep_fn *f, uint64_t start, uint64_t last,
+		 uint64_t **iova, uint64_t **hpa, uint8_t **ro, long *pinned)
+{
+	static uint64_t *siova, *shpa;
+	static uint8_t *sro;
+	static long scap;
+	static char *buf;
+	static size_t bcap;
+	size_t n = 0;
+	char cmd[64], *s, *nl;
+	unsigned long long a, b;
+	char prot[8];
+	long cnt = 0;
+	ssize_t got;
+	int fd;
+
+	*pinned = -1;
+	fd = open(f->dbg, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(cmd, sizeof(cmd), "0x%llx 0x%llx", (unsigned long long)start,
+		 (unsigned long long)last);
+	if (write(fd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) {
+		close(fd);
+		return -EIO;
+	}
+	lseek(fd, 0, SEEK_SET);
+	for (;;) {
+		if (n + 4096 + 1 > bcap) {
+			bcap = bcap ? bcap * 2 : 1 << 16;
+			buf = realloc(buf, bcap);
+			if (!buf) {
+				close(fd);
+				return -ENOMEM;
+			}
+		}
+		got = read(fd, buf + n, bcap - n - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		n += got;
+	}
+	close(fd);
+	buf[n] = 0;
+	for (s = buf; *s; s = nl + 1) {
+		nl = strchr(s, '\n');
+		if (!nl)
+			nl = s + strlen(s);
+		if (!strncmp(s, "pinned ", 7)) {
+			*pinned = strtol(s + 7, NULL, 10);
+		} else if (sscanf(s, "%llx %llx %7s", &a, &b, prot) == 3) {
+			if (cnt >= scap) {
+				scap = scap ? scap * 2 : 4096;
+				siova = realloc(siova, scap * sizeof(*siova));
+				shpa = realloc(shpa, scap * sizeof(*shpa));
+				sro = realloc(sro, scap);
+				if (!siova || !shpa || !sro)
+					return -ENOMEM;
+			}
+			siova[cnt] = a;
+			shpa[cnt] = b;
+			sro[cnt] = !strcmp(prot, "ro");
+			cnt++;
+		}
+		if (!*nl)
+			break;
+	}
+	*iova = siova;
+	*hpa = shpa;
+	*ro = sro;
+	return cnt;
+}
+
+long zrep_kvm_pinned(struct zrep *rep)
+{
+	uint64_t *a, *b;
+	uint8_t *c;
+	long total = 0, p;
+	int k;
+
+	for (k = 0; k < rep->nfn; k++) {
+		if (zrep_shadow(&rep->fn[k], 0, 0, &a, &b, &c, &p) < 0 || p < 0)
+			return -1;
+		total += p;
+	}
+	return total;
+}
+
+long zrep_host_rpcits(struct zrep *rep)
+{
+	long total = 0, v;
+	int k;
+
+	for (k = 0; k < rep->nfn; k++) {
+		v = zhost_rpcits(rep->fn[k].cdev);
+		if (v < 0)
+			return -1;
+		total += v;
+	}
+	return total;
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Reader for zPCI RPCIT traces (format: the '#' header of the trace files in
+ * /work/shared/traces, records "ioat", "rpcit", "pte" and "inv") and a guest
+ * I/O translation table builder that reproduces the traced PTEs bit for bit
+ * at the traced table origin, shared by zpci_rpcit_replay and
+ * zpci_rpcit_bench.
+ */
+#ifndef SELFTEST_KVM_S390_ZPCI_TRACE_H
+#define SELFTEST_KVM_S390_ZPCI_TRACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "zpci_lib.h"
+
+enum ztr_type { ZTR_IOAT, ZTR_RPCIT };
+enum ztr_ioat_op { ZTR_REG, ZTR_REREG, ZTR_DEREG };
+
+struct ztr_pte {
+	uint64_t iova;
+	uint64_t entry;
+};
+
+struct ztr_inv {
+	uint64_t iova;
+	uint64_t len;
+	int level;		/* 1 = rt (region third), 0 = st (segment) */
+};
+
+struct ztr_rec {
+	int type;		/* enum ztr_type */
+	int line;		/* line number in the trace file */
+	uint32_t fh;
+	int cc, status;
+	/* ioat */
+	int op;			/* enum ztr_ioat_op */
+	uint64_t iota, pba, pal;
+	/* rpcit */
+	long seq;
+	uint64_t iova, len;
+	bool global;
+	uint32_t pte0, npte;	/* index into trace->ptes */
+	uint32_t inv0, ninv;	/* index into trace->invs */
+};
+
+#define ZTR_MAX_FH	16
+
+struct ztrace {
+	const char *path;
+	uint64_t guest_ram;	/* "# guest RAM: ... = 0x.. bytes", else derived */
+	struct ztr_rec *recs;
+	uint32_t nrecs;
+	struct ztr_pte *ptes;
+	uint32_t nptes;
+	struct ztr_inv *invs;
+	uint32_t ninvs;
+	uint32_t fhs[ZTR_MAX_FH];	/* distinct fhs, order of first use */
+	int nfh;
+	long nrpcit, nglobal;
+	uint64_t max_gpa;	/* highest byte any PTE frame or table origin needs */
+};
+
+/*
+ * Parse a trace ("-" or a path; a path ending in .xz is refused: decompress
+ * it first). Returns 0, or -1 after printing "trace PATH:LINE: ..." naming the
+ * line that could not be parsed.
+ */
+int ztrace_load(struct ztrace *t, const char *path);
+void ztrace_free(struct ztrace *t);
+int ztrace_fh_index(const struct ztrace *t, uint32_t fh);
+/* one-line description of a record, for messages */
+const char *ztrace_desc(const struct ztrace *t, const struct ztr_rec *r);
+
+/*
+ * Guest tables that reproduce a trace: the top-level table sits at the traced
+ * IOTA origin, lower tables are allocated from guest pages no traced PTE frame
+ * or table origin uses, so the guest data the PTEs point at is never a table.
+ */
+struct zgt_alloc {
+	struct zvm *vm;
+	uint8_t *used;		/* one byte per 4 KiB guest page: 1 = taken */
+	uint64_t npages;
+	uint64_t next;		/* next candidate page, counting down */
+	uint64_t chunk;		/* current 4 KiB page carved into 2 KiB page tables */
+	int chunk_left;
+};
+
+int zgt_alloc_init(struct zgt_alloc *a, struct zvm *vm, const struct ztrace *t);
+void zgt_alloc_free(struct zgt_alloc *a);
+
+#define ZGT_MAX_PT	65536
+
+struct zgt {
+	struct zgt_alloc *a;
+	uint64_t iota;		/* as traced (origin | enable | DT) */
+	uint64_t origin;
+	int dt;			/* designation type: 0 STO .. 3 RFTO */
+	uint64_t pts[ZGT_MAX_PT];	/* guest-physical origins of the page tables made */
+	uint32_t npts;
+};
+
+/* (Re)base the tables on a traced IOTA; keeps nothing of an earlier one */
+int zgt_set_iota(struct zgt *g, struct zgt_alloc *a, uint64_t iota, char *err,
+		 size_t errlen);
+/* write one raw PTE, making the upper levels valid as needed */
+int zgt_write_pte(struct zgt *g, uint64_t iova, uint64_t entry, char *err,
+		  size_t errlen);
+/* make the rt (level 1) or st (level 0) entries covering [iova, iova+len) invalid */
+int zgt_invalidate_upper(struct zgt *g, uint64_t iova, uint64_t len, int level,
+			 char *err, size_t errlen);
+/* set every PTE of every page table made so far invalid (0x400), frames kept */
+void zgt_invalidate_all(struct zgt *g);
+/*
+ * The guest PTE for iova as a translation walk sees it: returns true and the
+ * raw entry when valid through every level, false when some level is invalid
+ */
+bool zgt_lookup(struct zgt *g, uint64_t iova, uint64_t *pte);
+/* apply an rpcit record's snapshot (ptes, invs, global invalidation) */
+int zgt_apply(struct zgt *g, const struct ztrace *t, const struct ztr_rec *r,
+	      char *err, size_t errlen);
+
+/* host physical address backing a host virtual address (root: pagemap), 0 if none */
+uint64_t zhpa_of(const void *hva);
+
+/* monotonic nanoseconds */
+uint64_t znow_ns(void);
+
+/*
+ * Sum of the host RPCIT counters ("Global RPCITs", "Sync Map RPCITs",
+ * "Sync RPCITs") in /sys/kernel/debug/pci/<bdf>/statistics of the vfio
+ * device at cdev path; -1 if unavailable
+ */
+long zhost_rpcits(const char *vfio_cdev);
+
+/* raise RLIMIT_MEMLOCK to infinity (root) */
+void zraise_memlock(void);
+
+/* ------------------------------------------- a VMM that replays a trace */
+
+struct zrep_fn {
+	uint32_t fh;		/* the guest fh of the trace */
+	char cdev[64];		/* /dev/vfio/devices/vfioN */
+	struct zdev d;
+	uint32_t hwpt;		/* the s390 KVM hwpt */
+	bool have_hwpt;
+	bool kvm_attached;
+	bool user_attached;	/* attached to paging_ioas (userspace path) */
+	uint32_t paging_ioas;
+	bool have_paging_ioas;
+	struct zgt g;
+	bool has_ioat;
+	uint64_t pba, pal;	/* guest aperture of the current IOAT */
+	char dbg[96];		/* debugfs view of the shadow */
+	/* userspace path: what is mapped, per page of [pba, pal]: entry | 1 */
+	uint64_t *iotlb;
+	uint64_t iotlb_pages;
+	uint64_t iotlb_base;
+	long user_maps, user_unmaps;
+};
+
+struct zrep {
+	struct ztrace *t;
+	struct zvm vm;
+	struct zgt_alloc a;
+	struct zrep_fn fn[ZTR_MAX_FH];
+	int nfn;
+	long kb0, foll0;	/* pins before the VMM existed */
+	bool user_mode;		/* RPCITs go to userspace (paging hwpt) */
+};
+
+/* the outcome of one RPCIT as the guest sees it */
+struct zrep_res {
+	int cc;			/* 0..3; 3 also when no one handles the fh */
+	int status;
+	bool exited;		/* the intercept exited to userspace */
+	int err;		/* ioctl failure (-errno), 0 if none */
+};
+
+/*
+ * Build the VMM for a trace: a VM whose memslot covers the guest RAM, one
+ * vfio function per traced fh with an s390 KVM hwpt attached. Prints a
+ * message and returns nonzero (4 = skip: no /dev/kvm, vfio or iommufd).
+ */
+int zrep_init(struct zrep *rep, struct ztrace *t);
+void zrep_fini(struct zrep *rep);
+struct zrep_fn *zrep_fn_of(struct zrep *rep, uint32_t fh);
+/* apply an ioat record (to the guest tables and, in kernel mode, the domain) */
+int zrep_ioat(struct zrep *rep, const struct ztr_rec *r, char *err, size_t errlen);
+/* write an rpcit record's PTE snapshot into the guest tables */
+int zrep_guest_writes(struct zrep *rep, const struct ztr_rec *r, char *err,
+		      size_t errlen);
+/*
+ * Execute the RPCIT as the guest would (RPCIT 1,2 in supervisor state). In
+ * user mode an exit to userspace is served as QEMU does: walk, map/unmap
+ * per changed page, set cc/status, resume.
+ */
+void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res);
+/* switch every function to the in-kernel (KVM hwpt) or userspace (paging) path */
+int zrep_set_mode(struct zrep *rep, bool user);
+/* start a pass over the trace again: guest PTEs invalid, userspace IOTLB empty */
+int zrep_restart(struct zrep *rep);
+/* pinned pages the KVM domains report (debugfs), -1 if unavailable */
+long zrep_kvm_pinned(struct zrep *rep);
+/* read the shadow view of [start, last] for one function into iova/hpa/ro arrays */
+long zrep_shadow(struct zrep_fn *f, uint64_t start, uint64_t last,
+		 uint64_t **iova, uint64_t **hpa, uint8_t **ro, long *pinned);
+long zrep_host_rpcits(struct zrep *rep);
+
+#endif
