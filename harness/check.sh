@@ -130,7 +130,10 @@ check_all() {
 			if [ "$st" = PASS ]; then pass "run: $rest"; else fail "run: $rest"; fi
 		done < "$B/logs/run-check.results"
 		step "disk write-back check"
-		if out=$(python3 "$H/mkdisk.py" check "$B/disk.img"); then pass "$out"; else fail "$out"; fi
+		local wb=$B/logs/run-check.writeback
+		if [ -f "$wb" ] && grep -qx "rc=0" "$wb"; then pass "$(head -1 "$wb")"
+		elif [ -f "$wb" ]; then fail "$(head -1 "$wb")"
+		else fail "write-back check: not run"; fi
 	else
 		for n in $(list_tests) ; do fail "run: $n not run (no kernel)"; done
 		list_tests >/dev/null || fail "run: zpci_tests.list missing"

@@ -6,6 +6,7 @@
   mkdisk.py check IMAGE         main job wrote 4096 bytes at 0x100000, byte i = (i*7+0x3c)&0xff,
                                 everything else unchanged
 """
+import os
 import struct
 import sys
 
@@ -29,8 +30,11 @@ def main():
     op, path = sys.argv[1], sys.argv[2]
     full = pattern(0, SIZE)
     if op == "create":
-        with open(path, "wb") as f:
+        # new inode: never rewrite an image a running QEMU still has open
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
             f.write(full)
+        os.replace(tmp, path)
         return
     with open(path, "rb") as f:
         data = f.read()

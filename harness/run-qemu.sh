@@ -8,7 +8,7 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
 mode=${1:-check}
-KERNEL=$B/out/arch/s390/boot/bzImage
+KERNEL=${KERNEL:-$B/out/arch/s390/boot/bzImage}
 INITRD=$B/initramfs.cpio.gz
 LOG=$B/logs/run-$mode.log
 RES=$B/logs/run-$mode.results
@@ -17,8 +17,13 @@ TEST_TMO=${TEST_TIMEOUT:-300}
 mkdir -p "$B/logs"
 [ -f "$KERNEL" ] || { echo "run: ERROR: $KERNEL missing (make kernel)"; exit 1; }
 [ -f "$INITRD" ] || { echo "run: ERROR: $INITRD missing (make initramfs)"; exit 1; }
+# One boot at a time: build/disk.img is shared (the main job writes to it
+# and the write-back check reads it after QEMU exits).
+exec 7>"$B/.run.lock"
+flock -n 7 || { echo "run: waiting for build/.run.lock (another emulated-host run)"; flock 7; }
 # fresh disk image every boot (the main job writes to it)
 python3 "$TOP/harness/mkdisk.py" create "$B/disk.img"
+rm -f "$B/logs/run-$mode.writeback"
 
 QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp 2 -m 1024
       -nographic -no-reboot -net none -action panic=exit-failure
@@ -31,10 +36,15 @@ QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp 2 -m 1024
 if [ "$mode" = shell ]; then exec "${QEMU[@]}"; fi
 echo "run: booting (mode=$mode, timeout ${TMO}s), console -> build/logs/run-$mode.log"
 t0=$(date +%s.%N)
-timeout -k 10 "$TMO" "${QEMU[@]}" < /dev/null > "$LOG" 2>&1
+timeout --foreground -k 10 "$TMO" "${QEMU[@]}" < /dev/null > "$LOG" 2>&1
 qrc=$?
 t1=$(date +%s.%N)
 dur=$(echo "$t1 - $t0" | bc)
 echo "run: qemu exited rc=$qrc after ${dur}s"
 [ $qrc = 124 ] && echo "run: ERROR: boot timed out after ${TMO}s"
-exec "$TOP/harness/parse-log.sh" "$LOG" "$RES" "$qrc"
+"$TOP/harness/parse-log.sh" "$LOG" "$RES" "$qrc"
+prc=$?
+# write-back check while still holding the run lock
+python3 "$TOP/harness/mkdisk.py" check "$B/disk.img" > "$B/logs/run-$mode.writeback"
+echo "rc=$?" >> "$B/logs/run-$mode.writeback"
+exit $prc
