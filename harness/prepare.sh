@@ -157,6 +157,10 @@ if [ $same_patches = 0 ] || [ $fresh = 1 ]; then
 	n=0
 	: > "$ST/applied/series"
 	for p in $(read_series "$NEWP"); do
+		if ! out=$(cd "$TREE" && patch -p1 -f --dry-run < "$NEWP/$p" 2>&1); then
+			echo "$out" | grep -vE '^(checking|patching) file' | sed 's/^/    /'
+			die "patch $p does not apply; tree left with $n of the patches applied"
+		fi
 		if ! (cd "$TREE" && patch -p1 -s -f --no-backup-if-mismatch < "$NEWP/$p"); then
 			rm -f "$ST/source"
 			die "patch $p does not apply (tree left partly patched; next prepare re-unpacks)"
