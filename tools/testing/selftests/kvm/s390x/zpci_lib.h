@@ -33,7 +33,9 @@
 #define ZPCI_PSW_PSTATE		0x0001000000000000ULL
 
 /* lowcore */
+#define ZPCI_LC_PGM_ILC		0x8c
 #define ZPCI_LC_PGM_CODE	0x8e
+#define ZPCI_LC_PGM_OLD_PSW	0x150	/* mask at +0, address at +8 */
 
 /* program interruption codes */
 #define ZPCI_PGM_PRIVILEGED	0x02
@@ -118,6 +120,8 @@ int zvm_rpcit_regs(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
 int zvm_rpcit(struct zvm *vm, uint32_t fh, uint64_t iova, uint64_t len,
 	      struct zrpcit *res);
 uint16_t zvm_lowcore_pgm_code(struct zvm *vm);
+uint16_t zvm_lowcore_u16(struct zvm *vm, uint64_t off);
+uint64_t zvm_lowcore_u64(struct zvm *vm, uint64_t off);
 const char *zvm_exit_name(uint32_t exit_reason);
 
 /* ------------------------------------------------------ guest DMA tables */

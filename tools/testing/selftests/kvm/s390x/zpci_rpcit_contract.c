@@ -123,12 +123,15 @@ TEST_F(zpci, problem_state_privileged_op)
 	struct zrpcit r;
 
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
-	memset(zvm_ptr(&s->vm, ZPCI_LC_PGM_CODE), 0, 2);
+	memset(zvm_ptr(&s->vm, 0), 0, 0x200);	/* lowcore up to the new PSWs */
 	ASSERT_EQ(0, zvm_rpcit_regs(&s->vm, 1, 2, ZPCI_GUEST_FH, s->pba,
 				    ZPCI_PAGE_SIZE, ZPCI_PSW_PSTATE, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason)
 		TH_LOG("exit %s", zvm_exit_name(r.exit_reason));
 	ASSERT_EQ(ZPCI_PGM_PRIVILEGED, zvm_lowcore_pgm_code(&s->vm));
+	/* RRE: 4-byte instruction; the old PSW is the problem-state one */
+	ASSERT_EQ(4, zvm_lowcore_u16(&s->vm, ZPCI_LC_PGM_ILC));
+	ASSERT_NE(0, zvm_lowcore_u64(&s->vm, ZPCI_LC_PGM_OLD_PSW) & ZPCI_PSW_PSTATE);
 	ASSERT_PINS(s, 0);
 }
 
@@ -139,12 +142,14 @@ TEST_F(zpci, odd_r2_specification)
 	struct zrpcit r;
 
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
-	memset(zvm_ptr(&s->vm, ZPCI_LC_PGM_CODE), 0, 2);
+	memset(zvm_ptr(&s->vm, 0), 0, 0x200);	/* lowcore up to the new PSWs */
 	ASSERT_EQ(0, zvm_rpcit_regs(&s->vm, 1, 3, ZPCI_GUEST_FH, s->pba,
 				    ZPCI_PAGE_SIZE, 0, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason)
 		TH_LOG("exit %s", zvm_exit_name(r.exit_reason));
 	ASSERT_EQ(ZPCI_PGM_SPECIFICATION, zvm_lowcore_pgm_code(&s->vm));
+	ASSERT_EQ(4, zvm_lowcore_u16(&s->vm, ZPCI_LC_PGM_ILC));
+	ASSERT_EQ(0, zvm_lowcore_u64(&s->vm, ZPCI_LC_PGM_OLD_PSW) & ZPCI_PSW_PSTATE);
 	ASSERT_PINS(s, 0);
 }
 
@@ -707,7 +712,7 @@ static void *rpcit_racer(void *arg)
 }
 
 /* vCPU RPCITs and iommufd REFRESHes of overlapping ranges at the same time */
-TEST_F(zpci, concurrent_rpcit_and_refresh)
+TEST_F_TIMEOUT(zpci, concurrent_rpcit_and_refresh, 120)
 {
 	struct zsetup *s = &self->s;
 	struct racer r = { .s = s, .iterations = 200 };

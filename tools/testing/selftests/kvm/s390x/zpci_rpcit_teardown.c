@@ -380,8 +380,21 @@ TEST(close_iommufd_during_rpcits)
 	race_close(_metadata, false);
 }
 
+/* a fixture only for the longer timeout (KASAN/lockdep kernels are slow) */
+FIXTURE(slow) {
+	int unused;
+};
+
+FIXTURE_SETUP(slow)
+{
+}
+
+FIXTURE_TEARDOWN(slow)
+{
+}
+
 /* repeated cycles in rotating orders: no drift */
-TEST(cycles)
+TEST_F_TIMEOUT(slow, cycles, 240)
 {
 	int i;
 

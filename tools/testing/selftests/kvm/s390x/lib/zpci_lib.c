@@ -226,12 +226,26 @@ int zvm_rpcit(struct zvm *vm, uint32_t fh, uint64_t iova, uint64_t len,
 	return zvm_rpcit_regs(vm, 1, 2, fh, iova, len, 0, res);
 }
 
-uint16_t zvm_lowcore_pgm_code(struct zvm *vm)
+/* prefix 0: the lowcore is at guest real (= absolute) 0 */
+uint16_t zvm_lowcore_u16(struct zvm *vm, uint64_t off)
 {
 	uint16_t v;
 
-	memcpy(&v, zvm_ptr(vm, ZPCI_LC_PGM_CODE), sizeof(v));
+	memcpy(&v, zvm_ptr(vm, off), sizeof(v));
 	return be16toh(v);
+}
+
+uint64_t zvm_lowcore_u64(struct zvm *vm, uint64_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, zvm_ptr(vm, off), sizeof(v));
+	return be64toh(v);
+}
+
+uint16_t zvm_lowcore_pgm_code(struct zvm *vm)
+{
+	return zvm_lowcore_u16(vm, ZPCI_LC_PGM_CODE);
 }
 
 /* ------------------------------------------------------ guest DMA tables */
