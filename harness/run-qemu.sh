@@ -25,7 +25,7 @@ flock -n 7 || { echo "run: waiting for build/.run.lock (another emulated-host ru
 python3 "$TOP/harness/mkdisk.py" create "$B/disk.img"
 rm -f "$B/logs/run-$mode.writeback"
 
-QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp 2 -m 1024
+QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp ${SMP:-2} -m ${MEM:-1024}
       -nographic -no-reboot -net none -action panic=exit-failure
       -kernel "$KERNEL" -initrd "$INITRD"
       -append "console=ttysclp0 panic=-1 zpci.mode=$mode zpci.test_timeout=$TEST_TMO ${KERNEL_CMDLINE:-}"
