@@ -25,6 +25,10 @@ flock -n 7 || { echo "run: waiting for build/.run.lock (another emulated-host ru
 python3 "$TOP/harness/mkdisk.py" create "$B/disk.img"
 rm -f "$B/logs/run-$mode.writeback"
 
+# ZPCI_FUNCS=N zPCI virtio-blk functions (default: what the trace packed by
+# mkinitramfs.sh needs, build/initramfs.funcs); function 0 is build/disk.img,
+# the others get small scratch images (vfio1, vfio2, ...)
+NF=${ZPCI_FUNCS:-$(cat "$B/initramfs.funcs" 2>/dev/null || echo 1)}
 QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp ${SMP:-2} -m ${MEM:-1024}
       -nographic -no-reboot -net none -action panic=exit-failure
       -kernel "$KERNEL" -initrd "$INITRD"
@@ -32,6 +36,12 @@ QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp ${SMP:-2} -m ${MEM:-1
       -drive if=none,id=d0,file="$B/disk.img",format=raw,cache=writeback
       -device zpci,uid=1,fid=1,target=blk0
       -device virtio-blk-pci,id=blk0,drive=d0,iommu_platform=on,disable-legacy=on)
+for ((i = 1; i < NF; i++)); do
+	[ -f "$B/disk$i.img" ] || truncate -s 1M "$B/disk$i.img"
+	QEMU+=(-drive if=none,id=d$i,file="$B/disk$i.img",format=raw,cache=writeback
+	       -device zpci,uid=$((i + 1)),fid=$((i + 1)),target=blk$i
+	       -device virtio-blk-pci,id=blk$i,drive=d$i,iommu_platform=on,disable-legacy=on)
+done
 
 if [ "$mode" = shell ]; then exec "${QEMU[@]}"; fi
 echo "run: booting (mode=$mode, timeout ${TMO}s), console -> build/logs/run-$mode.log"
