@@ -6,7 +6,7 @@
 # run zpci_rpcit_replay (exit status = its verdict) or zpci_rpcit_bench
 # (prints a table, never fails on time; the host-native engine benchmarks of
 # tools/testing/s390-kvm-shadow are printed first).
-# Usage: replay.sh replay|bench   (TRACE=, QEMU_MEM=, TEST_TIMEOUT=)
+# Usage: replay.sh replay|bench   (TRACE=, MEM=, TEST_TIMEOUT=)
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build

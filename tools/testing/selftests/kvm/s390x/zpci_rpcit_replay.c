@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 	long nrpcit = 0, nglobal = 0, pinned, foll, kb;
 	struct zrep_res res;
 	struct ztrace t;
-	struct zrep rep;
+	static struct zrep rep;	/* large: page table lists */
 	const struct ztr_rec *r;
 	char err[320];
 	uint32_t i;

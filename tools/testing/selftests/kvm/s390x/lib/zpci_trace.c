@@ -657,6 +657,28 @@ void zraise_memlock(void)
 
 /* ------------------------------------------------------ replaying VMM */
 
+static int zovercommit_saved = -1;
+
+static void zset_overcommit(int mode)
+{
+	const char *p = "/proc/sys/vm/overcommit_memory";
+	char buf[16];
+	int fd, n;
+
+	fd = open(p, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n > 0 && zovercommit_saved < 0) {
+		buf[n] = 0;
+		zovercommit_saved = atoi(buf);
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", mode);
+	if (pwrite(fd, buf, n, 0) != n)
+		fprintf(stderr, "note: cannot set %s\n", p);
+	close(fd);
+}
+
 struct zrep_fn *zrep_fn_of(struct zrep *rep, uint32_t fh)
 {
 	int i;
@@ -709,6 +731,12 @@ int zrep_init(struct zrep *rep, struct ztrace *t)
 	if (t->max_gpa > mem)
 		printf("note: some traced frames or tables lie above guest RAM 0x%llx: those RPCITs must fail as traced\n",
 		       (unsigned long long)mem);
+	/*
+	 * The memslot is as large as the traced guest's RAM, which may be as
+	 * large as the emulated host's: only the traced frames and the tables
+	 * get touched, so let the sparse mapping past the overcommit heuristic.
+	 */
+	zset_overcommit(1);
 	ret = zvm_create(&rep->vm, mem);
 	if (ret) {
 		printf("ERROR: VM with 0x%llx bytes of guest RAM: %s\n",
@@ -795,6 +823,10 @@ void zrep_fini(struct zrep *rep)
 	rep->nfn = 0;
 	zvm_destroy(&rep->vm);
 	zgt_alloc_free(&rep->a);
+	if (zovercommit_saved >= 0) {
+		zset_overcommit(zovercommit_saved);
+		zovercommit_saved = -1;
+	}
 }
 
 static int zrep_send_ioat(struct zrep_fn *f)
@@ -829,7 +861,7 @@ int zrep_ioat(struct zrep *rep, const struct ztr_rec *r, char *err, size_t errle
 		if (f->d.have_zpci_info &&
 		    (r->pba < f->d.start_dma || r->pal > f->d.end_dma)) {
 			snprintf(err, errlen,
-				 "guest aperture [0x%llx, 0x%llx] not inside the host function's [0x%llx, 0x%llx] (give the emulated host more memory: QEMU_MEM)",
+				 "guest aperture [0x%llx, 0x%llx] not inside the host function's [0x%llx, 0x%llx] (give the emulated host more memory: MEM)",
 				 (unsigned long long)r->pba, (unsigned long long)r->pal,
 				 (unsigned long long)f->d.start_dma,
 				 (unsigned long long)f->d.end_dma);
