@@ -182,9 +182,9 @@ static void breakdown(bool user, const char *name)
 		s_null += znow_ns() - t0;
 		r.fh = f->fh;
 	}
-	printf("breakdown %-9s (1 page, %d samples, us): map new %.1f | unchanged %.1f | unmap %.1f | intercept with no handler (exit to userspace) %.1f\n",
+	printf("cost %-9s (1 page x %d, us): map new %.1f | same %.1f | unmap %.1f | %s %.1f\n",
 	       name, n, s_new / 1000.0 / n, s_same / 1000.0 / n, s_gone / 1000.0 / n,
-	       s_null / 1000.0 / n);
+	       "intercept with no handler (exit to userspace)", s_null / 1000.0 / n);
 }
 
 int main(int argc, char **argv)
@@ -221,8 +221,8 @@ int main(int argc, char **argv)
 	}
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
-	printf("bench: trace %s: %ld rpcit (%ld global), %d function(s), %d interleaved round(s) per path\n",
-	       base, t.nrpcit, t.nglobal, t.nfh, rounds);
+	printf("bench: trace %s: %ld rpcit (%ld global), %d function(s), %d %s\n",
+	       base, t.nrpcit, t.nglobal, t.nfh, rounds, "interleaved round(s) per path");
 	for (round = 0; round < rounds; round++) {
 		for (k = 0; k < 2; k++) {
 			/* alternate which path goes first */
@@ -238,12 +238,17 @@ int main(int argc, char **argv)
 	breakdown(true, "userspace");
 
 	printf("\n%-10s %10s %10s %10s %10s %10s %9s %11s %11s %8s\n", "path",
-	       "rpcit/s", "range", "range", "global", "global", "pages", "host", "synthetic", "exits to");
+	       "rpcit/s", "range", "range", "global", "global", "pages", "host",
+	       "synthetic", "exits to");
 	printf("%-10s %10s %10s %10s %10s %10s %9s %11s %11s %8s\n", "",
-	       "", "mean us", "p99 us", "mean us", "p99 us", "pinned", "RPCITs/pass", "global us", "user/pass");
+	       "", "mean us", "p99 us", "mean us", "p99 us", "pinned", "RPCITs/pass",
+	       "global us", "user/pass");
 	for (k = 0; k < 2; k++) {
 		char gm[16] = "-", gp[16] = "-";
+		double sg = 0;
 
+		if (ps[k].synth_global_n)
+			sg = ps[k].synth_global_ns / 1000.0 / ps[k].synth_global_n;
 		rate[k] = ps[k].total_ns ? ps[k].n * 1e9 / ps[k].total_ns : 0;
 		if (ps[k].nglobal) {
 			snprintf(gm, sizeof(gm), "%.1f", mean_us(ps[k].global_ns, ps[k].nglobal));
@@ -253,14 +258,17 @@ int main(int argc, char **argv)
 		       ps[k].name, rate[k], mean_us(ps[k].range_ns, ps[k].nrange),
 		       p99_us(ps[k].range_ns, ps[k].nrange), gm, gp, ps[k].pinned,
 		       ps[k].host_rpcits < 0 ? -1 : ps[k].host_rpcits / ps[k].passes,
-		       ps[k].synth_global_n ? ps[k].synth_global_ns / 1000.0 / ps[k].synth_global_n : 0,
+		       sg,
 		       ps[k].exits / ps[k].passes);
 	}
-	printf("userspace path per pass: %ld IOMMU_IOAS_MAP, %ld IOMMU_IOAS_UNMAP; in-kernel foll pins held %ld, userspace %ld\n",
-	       ps[1].maps / ps[1].passes, ps[1].unmaps / ps[1].passes, ps[0].foll, ps[1].foll);
+	printf("userspace path per pass: %ld IOAS_MAP, %ld IOAS_UNMAP; %s %ld, %s %ld\n",
+	       ps[1].maps / ps[1].passes, ps[1].unmaps / ps[1].passes,
+	       "foll pins held at the end of a pass: in-kernel", ps[0].foll,
+	       "userspace", ps[1].foll);
 	printf("RPCITs with a cc/status other than traced: in-kernel %ld, userspace %ld\n",
 	       ps[0].bad_cc, ps[1].bad_cc);
-	printf("synthetic global: one RPCIT over each function's whole aperture right after a pass (mappings unchanged)\n");
+	printf("synthetic global: %s\n",
+	       "one RPCIT over each function's whole aperture right after a pass (mappings unchanged)");
 	zrep_fini(&rep);
 	printf("bench: in-kernel %.0f rpcit/s, userspace %.0f rpcit/s, ratio %.1f\n",
 	       rate[0], rate[1], rate[1] ? rate[0] / rate[1] : 0);

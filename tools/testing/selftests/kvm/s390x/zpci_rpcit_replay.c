@@ -30,7 +30,7 @@ static long mismatches;
 static long pages_checked;
 
 static void mismatch(const struct ztrace *t, const struct ztr_rec *r,
-		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+		     const char *fmt, ...);
 
 static void mismatch(const struct ztrace *t, const struct ztr_rec *r,
 		     const char *fmt, ...)
@@ -102,7 +102,8 @@ static void check_shadow(struct zrep *rep, const struct ztr_rec *r, bool strict)
 			}
 			i++;
 		} else if (valid && strict) {
-			mismatch(rep->t, r, "iova 0x%llx: guest PTE 0x%llx valid, shadow has nothing",
+			mismatch(rep->t, r,
+				 "iova 0x%llx: guest PTE 0x%llx valid, shadow has nothing",
 				 (unsigned long long)iova, (unsigned long long)pte);
 		}
 	}
@@ -124,7 +125,8 @@ static void check_guest(struct zrep *rep, const struct ztr_rec *r)
 		if (!zgt_lookup(&f->g, p->iova, &pte) && !(p->entry & ZT_PTE_INVALID))
 			pte = ~0ULL;
 		if (!(p->entry & ZT_PTE_INVALID) && pte != p->entry)
-			mismatch(rep->t, r, "guest table builder: iova 0x%llx holds 0x%llx, trace 0x%llx",
+			mismatch(rep->t, r,
+				 "guest table builder: iova 0x%llx holds 0x%llx, trace 0x%llx",
 				 (unsigned long long)p->iova, (unsigned long long)pte,
 				 (unsigned long long)p->entry);
 	}
@@ -154,9 +156,9 @@ int main(int argc, char **argv)
 		path = argv[optind];
 	if (ztrace_load(&t, path))
 		return 1;
-	printf("trace %s: %u records, %ld rpcit (%ld global), %u ptes, %u inv, %d function(s), guest RAM 0x%llx\n",
+	printf("trace %s: %u records, %ld rpcit (%ld global), %u ptes, %u inv, %d fh, %s0x%llx\n",
 	       path, t.nrecs, t.nrpcit, t.nglobal, t.nptes, t.ninvs, t.nfh,
-	       (unsigned long long)t.guest_ram);
+	       "guest RAM ", (unsigned long long)t.guest_ram);
 	ret = zrep_init(&rep, &t);
 	if (ret) {
 		zrep_fini(&rep);
@@ -203,8 +205,8 @@ int main(int argc, char **argv)
 	}
 out:
 	pinned = zrep_kvm_pinned(&rep);
-	printf("replayed %ld rpcit (%ld global), %ld pages checked, %ld mismatches, pinned now %ld\n",
-	       nrpcit, nglobal, pages_checked, mismatches, pinned);
+	printf("replayed %ld rpcit (%ld global), %ld pages checked, %ld mismatches, %s%ld\n",
+	       nrpcit, nglobal, pages_checked, mismatches, "pinned now ", pinned);
 	kb = rep.kb0;
 	foll = rep.foll0;
 	zrep_fini(&rep);

@@ -124,7 +124,9 @@ static int tr_line(struct ztrace *t, char *s, int line, uint32_t *caps,
 		return 0;
 	if (*s == '#') {
 		p = strstr(s, "guest RAM:");
-		if (p && (p = strstr(p, "= 0x")))
+		if (p)
+			p = strstr(p, "= 0x");
+		if (p)
 			t->guest_ram = strtoull(p + 2, NULL, 16);
 		return 0;
 	}
@@ -714,8 +716,9 @@ int zrep_init(struct zrep *rep, struct ztrace *t)
 		f->fh = t->fhs[k];
 		snprintf(f->cdev, sizeof(f->cdev), "/dev/vfio/devices/vfio%d", k);
 		if (access(f->cdev, R_OK | W_OK)) {
-			printf("ERROR: trace %s uses %d functions (fh 0x%x is number %d) but %s is missing: boot the emulated host with ZPCI_FUNCS=%d\n",
-			       t->path, t->nfh, f->fh, k + 1, f->cdev, t->nfh);
+			printf("ERROR: trace %s uses %d fh (0x%x is number %d): %s missing: %s%d\n",
+			       t->path, t->nfh, f->fh, k + 1, f->cdev,
+			       "boot the emulated host with ZPCI_FUNCS=", t->nfh);
 			return 1;
 		}
 	}
@@ -729,8 +732,8 @@ int zrep_init(struct zrep *rep, struct ztrace *t)
 		mem = t->max_gpa + 16 * ZPCI_MIB;
 	mem = (mem + ZPCI_MIB - 1) & ~(ZPCI_MIB - 1);
 	if (t->max_gpa > mem)
-		printf("note: some traced frames or tables lie above guest RAM 0x%llx: those RPCITs must fail as traced\n",
-		       (unsigned long long)mem);
+		printf("note: traced frames or tables above guest RAM 0x%llx: %s\n",
+		       (unsigned long long)mem, "those RPCITs must fail as traced");
 	/*
 	 * The memslot is as large as the traced guest's RAM, which may be as
 	 * large as the emulated host's: only the traced frames and the tables
@@ -747,7 +750,8 @@ int zrep_init(struct zrep *rep, struct ztrace *t)
 	for (i = 0; i < t->nptes; i++) {
 		fr = t->ptes[i].entry & ZT_PTE_ADDR_MASK;
 		if (fr + ZPCI_PAGE_SIZE <= rep->vm.mem_size)
-			*(volatile uint64_t *)zvm_ptr(&rep->vm, fr) = fr | 1;
+			__atomic_store_n((uint64_t *)zvm_ptr(&rep->vm, fr), fr | 1,
+					 __ATOMIC_RELAXED);
 	}
 	if (zgt_alloc_init(&rep->a, &rep->vm, t)) {
 		printf("ERROR: out of memory\n");
