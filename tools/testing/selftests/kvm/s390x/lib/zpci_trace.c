@@ -1007,12 +1007,14 @@ static void zrep_user_rpcit(struct zrep *rep, uint32_t ipb, int *cc, int *status
 			next = cur + ZPCI_PAGE_SIZE;
 			continue;
 		}
-		/* an invalid region/segment entry: everything under it goes */
-		next = fl >= 0 ? (cur & ~((1ULL << lvl_shift(fl)) - 1)) +
-			(1ULL << lvl_shift(fl)) : cur + ZPCI_PAGE_SIZE;
-		for (p = cur; p < next && p < end && !ret; p += ZPCI_PAGE_SIZE)
-			if (f->iotlb[(p - f->iotlb_base) >> 12])
-				ret = zrep_user_page(rep, f, p, 0, false);
+		/*
+		 * An invalid region/segment entry: like QEMU 7.2, step on one
+		 * 4 KiB page at a time (each walked from the top again).
+		 */
+		next = cur + ZPCI_PAGE_SIZE;
+		p = cur;
+		if (f->iotlb[(p - f->iotlb_base) >> 12])
+			ret = zrep_user_page(rep, f, p, 0, false);
 	}
 	if (!ret) {
 		*cc = 0;
