@@ -206,7 +206,7 @@ static void breakdown(bool user, const char *name)
 			ioctl(rep.vm.vcpu_fd, KVM_RUN, 0);
 			s_empty += znow_ns() - t1;
 		}
-		printf("cost plumbing (x %d, us): trivial ioctl %.1f | %s %.1f | %s %.1f | %s %.1f\n",
+		printf("cost plumbing (x %d, us): null ioctl %.1f | %s %.1f | %s %.1f | %s %.1f\n",
 		       n, s_sys / 1000.0 / n, "KVM_S390_TEST_INTERCEPT", s_q / 1000.0 / n,
 		       "KVM_RUN with an RPCIT for an unknown fh (exits)", s_run / 1000.0 / n,
 		       "KVM_RUN, nothing queued", s_empty / 1000.0 / n);
@@ -322,7 +322,8 @@ int main(int argc, char **argv)
 		double k = 1e6 / rate[0] - plumbing_us, u = 1e6 / rate[1] - plumbing_us;
 
 		printf("%s (%.1f us, paid by both): %s %.1f us, %s %.1f us per RPCIT, ratio %.1f\n",
-		       "without the test mode's intercept round trip", plumbing_us, "in-kernel", k, "userspace", u, k > 0 ? u / k : 0);
+		       "without the test mode's intercept round trip", plumbing_us,
+		       "in-kernel", k, "userspace", u, k > 0 ? u / k : 0);
 	}
 	zrep_fini(&rep);
 	printf("bench: in-kernel %.0f rpcit/s, userspace %.0f rpcit/s, ratio %.1f\n",
