@@ -5,6 +5,7 @@
 #   make         build everything, boot the emulated IBM Z host, run the main job,
 #                check the disk write-back
 #   make check   every test; last line "N passed, N failed"
+#                (KASAN=1 or make check-kasan: also on a KASAN kernel, as CI does)
 #   make replay  replay TRACE= (default the shipped guest trace) through the
 #                in-kernel RPCIT path, checking the shadow after every RPCIT
 #   make bench   TRACE= through the in-kernel and the userspace path (table)
@@ -73,8 +74,13 @@ check-host:
 check-static: prepare
 	@$(H)/check.sh static
 
+# KASAN=1: also build a KASAN kernel (build/out-kasan) and rerun the tests on it
+# STRICT=1: exit 1 when anything failed
 check:
 	@$(H)/check.sh all
+
+check-kasan:
+	@KASAN=1 $(H)/check.sh all
 
 clean:
 	rm -rf build/out build/selftests build/initramfs.root build/initramfs.cpio.gz \

@@ -102,6 +102,26 @@ check_static() {
 	fi
 }
 
+# Optional (KASAN=1, on in .ci/run): the same run on a KASAN kernel
+# (build/out-kasan).  -smp 1: KASAN + 2 vCPUs hangs in early boot under TCG.
+check_kasan() {
+	step "KASAN kernel build (build/out-kasan)"
+	if KOUT=$B/out-kasan EXTRA_FRAGMENT=$H/kasan.config "$H/build-kernel.sh" all \
+		> "$B/logs/check-kbuild-kasan.log" 2>&1; then
+		tail -1 "$B/logs/check-kbuild-kasan.log"; pass "kernel build (KASAN)"
+	else
+		grep -E "error|ERROR" "$B/logs/check-kbuild-kasan.log" | head -30
+		fail "kernel build (KASAN) (build/logs/check-kbuild-kasan.log)"; return
+	fi
+	step "emulated host run on the KASAN kernel (-smp 1)"
+	KERNEL=$B/out-kasan/arch/s390/boot/bzImage SMP=1 RUN_TAG=-kasan "$H/run-qemu.sh" check
+	local st rest
+	while read -r st rest; do
+		case "$rest" in setup*) continue ;; esac	# counted once, in the main run
+		if [ "$st" = PASS ]; then pass "kasan run: $rest"; else fail "kasan run: $rest"; fi
+	done < "$B/logs/run-check-kasan.results"
+}
+
 list_tests() {
 	local l=$TOP/tools/testing/selftests/kvm/s390x/zpci_tests.list
 	[ -f "$l" ] && sed -e 's/#.*//' "$l" | awk 'NF{print $1}'
@@ -134,6 +154,7 @@ check_all() {
 		if [ -f "$wb" ] && grep -qx "rc=0" "$wb"; then pass "$(head -1 "$wb")"
 		elif [ -f "$wb" ]; then fail "$(head -1 "$wb")"
 		else fail "write-back check: not run"; fi
+		[ "${KASAN:-0}" = 1 ] && check_kasan
 	else
 		for n in $(list_tests) ; do fail "run: $n not run (no kernel)"; done
 		list_tests >/dev/null || fail "run: zpci_tests.list missing"

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boot the emulated IBM Z host (QEMU TCG) with the kernel from build/out,
 # build/initramfs.cpio.gz and one zPCI virtio-blk function on build/disk.img.
-# Usage: run-qemu.sh main|check|shell   (BOOT_TIMEOUT=seconds, default 600)
+# Usage: run-qemu.sh main|check|shell   (BOOT_TIMEOUT=seconds, default 600;
+#        KERNEL=bzImage, SMP=, MEM=, RUN_TAG=suffix for the log names)
 # Console goes to build/logs/run-<mode>.log; results to build/logs/run-<mode>.results
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,8 +11,9 @@ B=$TOP/build
 mode=${1:-check}
 KERNEL=${KERNEL:-$B/out/arch/s390/boot/bzImage}
 INITRD=$B/initramfs.cpio.gz
-LOG=$B/logs/run-$mode.log
-RES=$B/logs/run-$mode.results
+TAG=${RUN_TAG:-}		# e.g. -kasan: separate log/result files
+LOG=$B/logs/run-$mode$TAG.log
+RES=$B/logs/run-$mode$TAG.results
 TMO=${BOOT_TIMEOUT:-600}
 TEST_TMO=${TEST_TIMEOUT:-300}
 mkdir -p "$B/logs"
@@ -23,7 +25,7 @@ exec 7>"$B/.run.lock"
 flock -n 7 || { echo "run: waiting for build/.run.lock (another emulated-host run)"; flock 7; }
 # fresh disk image every boot (the main job writes to it)
 python3 "$TOP/harness/mkdisk.py" create "$B/disk.img"
-rm -f "$B/logs/run-$mode.writeback"
+rm -f "$B/logs/run-$mode$TAG.writeback"
 
 # ZPCI_FUNCS=N zPCI virtio-blk functions (default: what the trace packed by
 # mkinitramfs.sh needs, build/initramfs.funcs); function 0 is build/disk.img,
@@ -44,7 +46,7 @@ for ((i = 1; i < NF; i++)); do
 done
 
 if [ "$mode" = shell ]; then exec "${QEMU[@]}"; fi
-echo "run: booting (mode=$mode, timeout ${TMO}s), console -> build/logs/run-$mode.log"
+echo "run: booting (mode=$mode, timeout ${TMO}s), console -> build/logs/run-$mode$TAG.log"
 t0=$(date +%s.%N)
 timeout --foreground -k 10 "$TMO" "${QEMU[@]}" < /dev/null > "$LOG" 2>&1
 qrc=$?
@@ -55,6 +57,6 @@ echo "run: qemu exited rc=$qrc after ${dur}s"
 "$TOP/harness/parse-log.sh" "$LOG" "$RES" "$qrc"
 prc=$?
 # write-back check while still holding the run lock
-python3 "$TOP/harness/mkdisk.py" check "$B/disk.img" > "$B/logs/run-$mode.writeback"
-echo "rc=$?" >> "$B/logs/run-$mode.writeback"
+python3 "$TOP/harness/mkdisk.py" check "$B/disk.img" > "$B/logs/run-$mode$TAG.writeback"
+echo "rc=$?" >> "$B/logs/run-$mode$TAG.writeback"
 exit $prc
