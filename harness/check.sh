@@ -129,6 +129,9 @@ list_tests() {
 
 check_all() {
 	"$H/deps.sh" || { fail "deps: package installation failed"; summary; }
+	step "harness self-test (prepare.sh on a fake tree)"
+	if "$H/test-prepare.sh" > "$B/logs/check-test-prepare.log" 2>&1; then pass "harness prepare self-test"
+	else cat "$B/logs/check-test-prepare.log"; fail "harness prepare self-test"; fi
 	check_host
 	step "prepare + kernel build"
 	local kok=0
