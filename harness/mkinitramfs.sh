@@ -25,6 +25,7 @@ TR=${TRACE:-../shared/traces/seq_lazy.trace.xz}
 case "$TR" in /*) ;; *) TR=$TOP/$TR ;; esac
 if [ -f "$TR" ]; then
 	case "$TR" in *.xz) xz -dc "$TR" ;; *) cat "$TR" ;; esac > "$R/tests/replay.trace"
+	echo "${TRACE:-$TR}" > "$R/tests/replay.trace.name"	# for messages naming records
 	nf=$(grep -E '^(ioat|rpcit) ' "$R/tests/replay.trace" | grep -oE ' fh=0x[0-9a-fA-F]+' | sort -u | wc -l || true)
 	[ "$nf" -ge 1 ] || nf=1
 	echo "$nf" > "$B/initramfs.funcs"

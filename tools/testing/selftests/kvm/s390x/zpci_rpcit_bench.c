@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 {
 	struct pstat ps[2] = { { .name = "in-kernel" }, { .name = "userspace" } };
 	const char *path = "/tests/replay.trace", *base;
-	int rounds = 2, opt, ret, round, k, p;
+	int rounds = 3, opt, ret, round, k, p;
 	double rate[2];
 	long nrec = 0;
 

@@ -228,6 +228,25 @@ static int tr_line(struct ztrace *t, char *s, int line, uint32_t *caps,
 	return tr_err(t, line, s, "unknown record type");
 }
 
+/* PATH.name, if present, names the original trace (the harness copies it) */
+static void zt_display_name(struct ztrace *t, const char *path)
+{
+	static char name[256];
+	char fn[512];
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "%s.name", path);
+	f = fopen(fn, "r");
+	if (!f)
+		return;
+	if (fgets(name, sizeof(name), f)) {
+		name[strcspn(name, "\n")] = 0;
+		if (name[0])
+			t->path = name;
+	}
+	fclose(f);
+}
+
 int ztrace_load(struct ztrace *t, const char *path)
 {
 	uint32_t caps[3] = { 0, 0, 0 };
@@ -239,6 +258,7 @@ int ztrace_load(struct ztrace *t, const char *path)
 
 	memset(t, 0, sizeof(*t));
 	t->path = path;
+	zt_display_name(t, path);
 	n = strlen(path);
 	if (n > 3 && !strcmp(path + n - 3, ".xz")) {
 		fprintf(stderr, "trace %s: compressed: decompress it first (xz -dc)\n",
