@@ -38,6 +38,8 @@ struct pstat {
 	long host_rpcits;	/* summed over passes */
 	long exits, passes, bad_cc;
 	long maps, unmaps;
+	uint64_t ph[4];		/* phases: queue, KVM_RUN, handler, resume */
+	uint64_t null_ns;	/* null ioctls between RPCITs */
 	uint64_t synth_global_ns;	/* global over the aperture after a pass */
 	long synth_global_n;
 };
@@ -112,6 +114,14 @@ static int one_pass(struct pstat *ps, bool user, long nrec)
 		else
 			ps->range_ns[ps->nrange++] = t1 - t0;
 		ps->exits += res.exited;
+		ps->ph[0] += res.t_queue;
+		ps->ph[1] += res.t_run;
+		ps->ph[2] += res.t_handler;
+		ps->ph[3] += res.t_resume;
+		/* a syscall round trip, interleaved with the RPCITs */
+		t0 = znow_ns();
+		ioctl(rep.vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY);
+		ps->null_ns += znow_ns() - t0;
 		if (res.err || res.cc != r->cc ||
 		    (r->cc == 1 && res.status != r->status))
 			ps->bad_cc++;
@@ -268,8 +278,8 @@ int main(int argc, char **argv)
 		if (!ps[k].range_ns || !ps[k].global_ns)
 			return 1;
 	}
-	base = strrchr(path, '/');
-	base = base ? base + 1 : path;
+	base = strrchr(t.path, '/');
+	base = base ? base + 1 : t.path;
 	printf("bench: trace %s: %ld rpcit (%ld global), %d function(s), %d %s\n",
 	       base, t.nrpcit, t.nglobal, t.nfh, rounds, "interleaved round(s) per path");
 	for (round = 0; round < rounds; round++) {
@@ -318,6 +328,30 @@ int main(int argc, char **argv)
 	       ps[0].bad_cc, ps[1].bad_cc);
 	printf("synthetic global: %s\n",
 	       "one RPCIT over each function's whole aperture right after a pass (mappings unchanged)");
+	printf("\nper RPCIT, mean us: %-9s | %9s | %9s | %9s | %9s | %9s | %s\n",
+	       "path", "queue", "KVM_RUN", "handler", "resume", "total", "null ioctl");
+	for (k = 0; k < 2; k++)
+		printf("per RPCIT, mean us: %-9s | %9.1f | %9.1f | %9.1f | %9.1f | %9.1f | %.1f\n",
+		       ps[k].name, ps[k].ph[0] / 1e3 / ps[k].n, ps[k].ph[1] / 1e3 / ps[k].n,
+		       ps[k].ph[2] / 1e3 / ps[k].n, ps[k].ph[3] / 1e3 / ps[k].n,
+		       ps[k].total_ns / 1e3 / ps[k].n, ps[k].null_ns / 1e3 / ps[k].n);
+	printf("(queue = KVM_S390_TEST_INTERCEPT, test-only; KVM_RUN = intercept handled in\n"
+	       " the kernel, or exit to userspace; handler = userspace walk + IOAS_MAP/UNMAP;\n"
+	       " resume = KVM_RUN re-entry with cc/status; null ioctl = KVM_CHECK_EXTENSION)\n");
+	if (ps[0].n && ps[1].n) {
+		/*
+		 * Production has no queue ioctl, and the in-kernel path never
+		 * leaves the kernel while the userspace path leaves once and
+		 * comes back once where the test mode makes two round trips:
+		 * both lose the queue ioctl and one syscall round trip.
+		 */
+		double k = (ps[0].total_ns - ps[0].ph[0] - ps[0].null_ns) / 1e3 / ps[0].n;
+		double u = (ps[1].total_ns - ps[1].ph[0] - ps[1].null_ns) / 1e3 / ps[1].n;
+
+		printf("%s: in-kernel %.1f us, userspace %.1f us per RPCIT, ratio %.1f\n",
+		       "without the test-only queue ioctl and one syscall round trip", k, u,
+		       k > 0 ? u / k : 0);
+	}
 	if (plumbing_us > 0 && rate[0] > 0 && rate[1] > 0) {
 		double k = 1e6 / rate[0] - plumbing_us, u = 1e6 / rate[1] - plumbing_us;
 

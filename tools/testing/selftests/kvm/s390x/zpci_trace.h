@@ -175,6 +175,8 @@ struct zrep_res {
 	int status;
 	bool exited;		/* the intercept exited to userspace */
 	int err;		/* ioctl failure (-errno), 0 if none */
+	/* phases, ns: queue the intercept, KVM_RUN, userspace handler, resume */
+	uint64_t t_queue, t_run, t_handler, t_resume;
 };
 
 /*

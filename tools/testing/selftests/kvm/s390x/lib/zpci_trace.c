@@ -1049,6 +1049,7 @@ void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 {
 	struct kvm_s390_test_intercept icpt;
 	struct kvm_run *run = rep->vm.run;
+	uint64_t t0, t1, t2, t3;
 	int cc, status;
 
 	memset(res, 0, sizeof(*res));
@@ -1063,12 +1064,21 @@ void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 	icpt.icptcode = ZPCI_ICPT_INST;
 	icpt.ipa = ZPCI_IPA_RPCIT;
 	icpt.ipb = ZPCI_RPCIT_IPB(1, 2);
-	if (ioctl(rep->vm.vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt) ||
-	    ioctl(rep->vm.vcpu_fd, KVM_RUN, 0)) {
+	t0 = znow_ns();
+	if (ioctl(rep->vm.vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt)) {
 		res->err = -errno;
 		res->cc = -1;
 		return;
 	}
+	t1 = znow_ns();
+	if (ioctl(rep->vm.vcpu_fd, KVM_RUN, 0)) {
+		res->err = -errno;
+		res->cc = -1;
+		return;
+	}
+	t2 = znow_ns();
+	res->t_queue = t1 - t0;
+	res->t_run = t2 - t1;
 	if (run->exit_reason == KVM_EXIT_S390_SIEIC &&
 	    run->s390_sieic.ipa == ZPCI_IPA_RPCIT) {
 		res->exited = true;
@@ -1077,6 +1087,8 @@ void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 			return;
 		}
 		zrep_user_rpcit(rep, run->s390_sieic.ipb, &cc, &status);
+		t3 = znow_ns();
+		res->t_handler = t3 - t2;
 		/* what QEMU does: cc into the PSW, status into r1, re-enter */
 		run->psw_mask = (run->psw_mask & ~(3ULL << 44)) | ((uint64_t)cc << 44);
 		if (cc == 1) {
@@ -1089,6 +1101,7 @@ void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 			res->cc = -1;
 			return;
 		}
+		res->t_resume = znow_ns() - t3;
 		res->cc = cc;
 		res->status = cc == 1 ? status : 0;
 		return;
