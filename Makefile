@@ -40,7 +40,10 @@ headers: prepare
 selftests: kernel
 	@$(H)/build-selftests.sh
 
-initramfs: selftests
+# A selftest that fails to build does not stop the boot (the run reports it
+# as missing); `make selftests` alone is strict.
+initramfs: kernel
+	@$(H)/build-selftests.sh || echo "make: WARNING: some selftests failed to build (see above)"
 	@$(H)/mkinitramfs.sh
 
 disk:
