@@ -49,6 +49,8 @@
  * @kvm: the VM, referenced from allocation until the domain is freed
  * @fh: the function handle the guest uses for the function
  * @user: the user charged for pins (RLIMIT_MEMLOCK), as iommufd does
+ * @account_user: charge @user; false when the allocating task had
+ *	CAP_IPC_LOCK, which exempts it from the limit as in iommufd
  * @users: references: one for the iommufd hwpt, one per RPCIT in flight
  * @hnode: entry in s390_kvm_iommu_table, keyed by (@kvm, @fh)
  * @lock: serializes refreshes, IOAT changes, attach and detach
@@ -67,6 +69,7 @@ struct s390_kvm_iommu_domain {
 	struct kvm		*kvm;
 	u32			fh;
 	struct user_struct	*user;
+	bool			account_user;
 	refcount_t		users;
 	struct hlist_node	hnode;
 	struct mutex		lock;	/* see @lock above */
@@ -98,19 +101,26 @@ static u32 s390_kvm_iommu_key(struct kvm *kvm, u32 fh)
 	return hash_ptr(kvm, 32) ^ fh;
 }
 
-/* Charge @npages pinned pages like iommufd's IOPT_PAGES_ACCOUNT_USER mode */
+/*
+ * Charge @npages pinned pages as iommufd does by default
+ * (IOPT_PAGES_ACCOUNT_USER): against the user's RLIMIT_MEMLOCK unless the
+ * allocating task had CAP_IPC_LOCK, and always in the VMM's pinned_vm.
+ */
 static int s390_kvm_iommu_charge(struct s390_kvm_iommu_domain *kdom,
 				 unsigned long npages)
 {
 	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 	unsigned long cur, new;
 
-	do {
+	if (kdom->account_user) {
 		cur = atomic_long_read(&kdom->user->locked_vm);
-		new = cur + npages;
-		if (new < cur || new > limit)
-			return -ENOMEM;
-	} while (atomic_long_cmpxchg(&kdom->user->locked_vm, cur, new) != cur);
+		do {
+			new = cur + npages;
+			if (new < cur || new > limit)
+				return -ENOMEM;
+		} while (!atomic_long_try_cmpxchg(&kdom->user->locked_vm, &cur,
+						  new));
+	}
 	atomic64_add(npages, &kdom->kvm->mm->pinned_vm);
 	return 0;
 }
@@ -118,7 +128,9 @@ static int s390_kvm_iommu_charge(struct s390_kvm_iommu_domain *kdom,
 static void s390_kvm_iommu_uncharge(struct s390_kvm_iommu_domain *kdom,
 				    unsigned long npages)
 {
-	atomic_long_sub(npages, &kdom->user->locked_vm);
+	if (kdom->account_user &&
+	    !WARN_ON(atomic_long_read(&kdom->user->locked_vm) < npages))
+		atomic_long_sub(npages, &kdom->user->locked_vm);
 	atomic64_sub(npages, &kdom->kvm->mm->pinned_vm);
 }
 
@@ -725,7 +737,8 @@ static struct kvm *s390_kvm_iommu_kvm_get(int fd)
  * @user_data: struct iommu_hwpt_s390_kvm from userspace
  *
  * Takes a reference on the VM named by the data's kvm_fd for the domain's
- * lifetime, and the user to charge pins to. The guest aperture [pba, pal]
+ * lifetime, and the user to charge pins to (not limited if the caller has
+ * CAP_IPC_LOCK, as in iommufd). The guest aperture [pba, pal]
  * must lie within the function's DMA aperture; the guest IOTA may be 0 (no
  * IOAT registered yet) or name an RTTO, RSTO or RFTO table.
  *
@@ -802,6 +815,7 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	spin_lock_init(&kdom->s390.list_lock);
 	INIT_LIST_HEAD_RCU(&kdom->s390.devices);
 	kdom->user = get_uid(current_user());
+	kdom->account_user = !capable(CAP_IPC_LOCK);
 
 	rc = s390_kvm_iommu_publish(kdom);
 	if (rc)
