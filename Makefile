@@ -59,7 +59,7 @@ run-check: initramfs
 
 # Guest RPCIT trace replay / benchmark (harness/replay.sh); TRACE is relative
 # to the repo (CI's fresh clone sits next to ../shared as well)
-TRACE ?= ../shared/traces/seq_lazy.trace.xz
+TRACE ?= $(if $(wildcard ../shared/traces/seq_lazy.trace.xz),../shared/traces/seq_lazy.trace.xz,harness/traces/seq_lazy.trace.xz)
 
 replay: selftests
 	@TRACE="$(TRACE)" $(H)/replay.sh replay

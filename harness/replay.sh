@@ -11,7 +11,9 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
 what=${1:-replay}
-export TRACE=${TRACE:-../shared/traces/seq_lazy.trace.xz}
+deftr=../shared/traces/seq_lazy.trace.xz	# the shipped trace; a copy is in harness/traces
+[ -f "$TOP/$deftr" ] || deftr=harness/traces/seq_lazy.trace.xz
+export TRACE=${TRACE:-$deftr}
 case "$TRACE" in /*) tr=$TRACE ;; *) tr=$TOP/$TRACE ;; esac
 [ -f "$tr" ] || { echo "$what: ERROR: trace $TRACE not found ($tr)"; exit 1; }
 prog=zpci_rpcit_$what
