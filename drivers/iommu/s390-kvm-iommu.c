@@ -23,6 +23,7 @@
 #include <linux/debugfs.h>
 #include <linux/file.h>
 #include <linux/hashtable.h>
+#include <linux/init.h>
 #include <linux/iommu.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
@@ -652,9 +653,6 @@ static void s390_kvm_iommu_dbg_add(struct s390_kvm_iommu_domain *kdom)
 {
 	char name[32];
 
-	if (!s390_kvm_iommu_dbg_root)
-		s390_kvm_iommu_dbg_root = debugfs_create_dir(KMSG_COMPONENT,
-							     NULL);
 	snprintf(name, sizeof(name), "%d-%08x", task_tgid_nr(current),
 		 kdom->fh);
 	kdom->dbg_last = U64_MAX;
@@ -667,6 +665,13 @@ static void s390_kvm_iommu_dbg_remove(struct s390_kvm_iommu_domain *kdom)
 	/* waits for readers still inside the file's operations */
 	debugfs_remove(kdom->dbg);
 }
+
+static int __init s390_kvm_iommu_dbg_init(void)
+{
+	s390_kvm_iommu_dbg_root = debugfs_create_dir(KMSG_COMPONENT, NULL);
+	return 0;
+}
+late_initcall(s390_kvm_iommu_dbg_init);
 #else
 static void s390_kvm_iommu_dbg_add(struct s390_kvm_iommu_domain *kdom) {}
 static void s390_kvm_iommu_dbg_remove(struct s390_kvm_iommu_domain *kdom) {}
