@@ -98,94 +98,59 @@ static void close_iommufd(struct zsetup *s)
 	s->have_hwpt = false;
 }
 
-TEST(close_vm_first)
+/* Close the VM (v), the vfio device (d) and the iommufd (i) in each order */
+FIXTURE(close_order) {
+	struct zsetup s;
+};
+
+FIXTURE_VARIANT(close_order) {
+	const char *order;
+};
+
+FIXTURE_VARIANT_ADD(close_order, vm_first) { .order = "vdi" };
+FIXTURE_VARIANT_ADD(close_order, vm_first_then_iommufd) { .order = "vid" };
+FIXTURE_VARIANT_ADD(close_order, device_first) { .order = "div" };
+FIXTURE_VARIANT_ADD(close_order, device_first_then_vm) { .order = "dvi" };
+FIXTURE_VARIANT_ADD(close_order, iommufd_first) { .order = "idv" };
+FIXTURE_VARIANT_ADD(close_order, iommufd_first_then_vm) { .order = "ivd" };
+
+FIXTURE_SETUP(close_order)
 {
-	struct zsetup s_, *s = &s_;
+}
+
+FIXTURE_TEARDOWN(close_order)
+{
+}
+
+TEST_F(close_order, pins_back_to_baseline)
+{
+	struct zsetup *s = &self->s;
+	const char *c;
 
 	if (setup_or_skip(_metadata, s, true))
 		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_PINNED(s, NPAGES);
-	close_vm(s);
-	/* the hwpt keeps the VM alive: the shadow is either intact or fully gone */
-	{
-		long kb = zpin_vmpin_kb() - s->kb0;
+	for (c = variant->order; *c; c++) {
+		switch (*c) {
+		case 'v':
+			close_vm(s);
+			break;
+		case 'd':
+			close_dev(s);
+			break;
+		case 'i':
+			close_iommufd(s);
+			break;
+		}
+		if (c == variant->order && *c == 'v') {
+			/* the hwpt keeps the VM alive: the shadow is intact or fully gone */
+			long kb = zpin_vmpin_kb() - s->kb0;
 
-		TH_LOG("after closing the VM: VmPin +%ld kB", kb);
-		ASSERT_TRUE(kb == NPAGES * 4 || kb == 0);
+			TH_LOG("after closing the VM: VmPin +%ld kB", kb);
+			ASSERT_TRUE(kb == NPAGES * 4 || kb == 0);
+		}
 	}
-	close_dev(s);
-	close_iommufd(s);
-	ASSERT_BASELINE(s);
-}
-
-TEST(close_vm_first_then_iommufd)
-{
-	struct zsetup s_, *s = &s_;
-
-	if (setup_or_skip(_metadata, s, true))
-		return;
-	ASSERT_EQ(0, pin_pages(s, NPAGES));
-	ASSERT_PINNED(s, NPAGES);
-	close_vm(s);
-	close_iommufd(s);
-	close_dev(s);
-	ASSERT_BASELINE(s);
-}
-
-TEST(close_device_first)
-{
-	struct zsetup s_, *s = &s_;
-
-	if (setup_or_skip(_metadata, s, true))
-		return;
-	ASSERT_EQ(0, pin_pages(s, NPAGES));
-	ASSERT_PINNED(s, NPAGES);
-	close_dev(s);
-	close_iommufd(s);
-	close_vm(s);
-	ASSERT_BASELINE(s);
-}
-
-TEST(close_device_first_then_vm)
-{
-	struct zsetup s_, *s = &s_;
-
-	if (setup_or_skip(_metadata, s, true))
-		return;
-	ASSERT_EQ(0, pin_pages(s, NPAGES));
-	ASSERT_PINNED(s, NPAGES);
-	close_dev(s);
-	close_vm(s);
-	close_iommufd(s);
-	ASSERT_BASELINE(s);
-}
-
-TEST(close_iommufd_first)
-{
-	struct zsetup s_, *s = &s_;
-
-	if (setup_or_skip(_metadata, s, true))
-		return;
-	ASSERT_EQ(0, pin_pages(s, NPAGES));
-	ASSERT_PINNED(s, NPAGES);
-	close_iommufd(s);
-	close_dev(s);
-	close_vm(s);
-	ASSERT_BASELINE(s);
-}
-
-TEST(close_iommufd_first_then_vm)
-{
-	struct zsetup s_, *s = &s_;
-
-	if (setup_or_skip(_metadata, s, true))
-		return;
-	ASSERT_EQ(0, pin_pages(s, NPAGES));
-	ASSERT_PINNED(s, NPAGES);
-	close_iommufd(s);
-	close_vm(s);
-	close_dev(s);
 	ASSERT_BASELINE(s);
 }
 
