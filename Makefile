@@ -9,6 +9,7 @@
 #   make replay  replay TRACE= (default the shipped guest trace) through the
 #                in-kernel RPCIT path, checking the shadow after every RPCIT
 #   make bench   TRACE= through the in-kernel and the userspace path (table)
+#                (BENCH=1 or make bench-nodebug: on a kernel without lock debugging)
 #
 # KERNEL_SRC=<tarball or dir> overrides the base tree (default linux-source-6.12).
 # Everything generated lives in build/ (git-ignored).
@@ -17,12 +18,12 @@ H := harness
 export KERNEL_SRC
 
 .PHONY: all main deps prepare kernel headers selftests initramfs disk boot \
-	run-main run-check replay bench shell check check-host check-static clean distclean help
+	run-main run-check replay bench bench-nodebug shell check check-host check-static clean distclean help
 
 all: main
 
 help:
-	@sed -n '3,13p' Makefile
+	@sed -n '3,14p' Makefile
 
 deps:
 	@$(H)/deps.sh
@@ -64,8 +65,13 @@ TRACE ?= $(if $(wildcard ../shared/traces/seq_lazy.trace.xz),../shared/traces/se
 replay: selftests
 	@TRACE="$(TRACE)" $(H)/replay.sh replay
 
+# BENCH=1: boot a kernel without lock/RCU debugging (build/out-bench,
+# harness/kernel.config + harness/bench.config) instead of the test kernel
 bench: selftests
-	@TRACE="$(TRACE)" $(H)/replay.sh bench
+	@BENCH="$(BENCH)" TRACE="$(TRACE)" $(H)/replay.sh bench
+
+bench-nodebug: selftests
+	@BENCH=1 TRACE="$(TRACE)" $(H)/replay.sh bench
 
 # Interactive shell in the emulated host (Ctrl-a x quits)
 shell: initramfs

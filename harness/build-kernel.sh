@@ -66,7 +66,7 @@ config() {
 				[ "$i" = "$sym" ] && { miss=1; echo "build-kernel: ERROR: $line was dropped"; }
 			done
 		fi
-	done < <(cat "$TOP/harness/kernel.config" ${EXTRA_FRAGMENT:-})
+	done < <(cat "$TOP/harness/kernel.config" ${EXTRA_FRAGMENT:-} | last_wins)
 	for i in CONFIG_VFIO_PCI CONFIG_IOMMUFD CONFIG_VFIO_DEVICE_CDEV CONFIG_KVM; do
 		grep -qx "$i=y" "$OUT/.config" || { echo "build-kernel: ERROR: $i=y missing from .config"; miss=1; }
 	done
@@ -74,6 +74,12 @@ config() {
 		echo "build-kernel: ERROR: important config options were dropped by merge (see above)" >&2
 		exit 1
 	fi
+}
+
+# A symbol set again by a later fragment (e.g. harness/bench.config turning
+# CONFIG_PROVE_LOCKING off) is checked against its last value only.
+last_wins() {
+	tac | awk '{ s = $0; sub(/^# /, "", s); sub(/[= ].*/, "", s) } s !~ /^CONFIG_/ || !seen[s]++' | tac
 }
 
 t0=$(date +%s)

@@ -7,6 +7,9 @@
 # (prints a table, never fails on time; the host-native engine benchmarks of
 # tools/testing/s390-kvm-shadow are printed first).
 # Usage: replay.sh replay|bench   (TRACE=, MEM=, TEST_TIMEOUT=)
+# BENCH=1 (make bench BENCH=1 / make bench-nodebug): bench only, on a kernel
+# without the lock/RCU debugging (harness/kernel.config + harness/bench.config,
+# built into build/out-bench); logs build/logs/run-bench-nodebug.*
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
@@ -26,11 +29,25 @@ if [ "$what" = bench ]; then
 	echo
 	echo "=== emulated host: trace replay, in-kernel vs userspace RPCIT path ==="
 fi
+tag=
+if [ "$what" = bench ] && [ "${BENCH:-0}" = 1 ]; then
+	echo "=== bench kernel: no lock debugging (build/out-bench, harness/bench.config) ==="
+	mkdir -p "$B/logs"
+	if KOUT=$B/out-bench EXTRA_FRAGMENT=$TOP/harness/bench.config "$TOP/harness/build-kernel.sh" all \
+		> "$B/logs/kbuild-bench.log" 2>&1; then
+		tail -1 "$B/logs/kbuild-bench.log"
+	else
+		grep -E "error|ERROR" "$B/logs/kbuild-bench.log" | head -30
+		echo "bench: ERROR: bench kernel build failed (build/logs/kbuild-bench.log)"; exit 1
+	fi
+	export KERNEL=$B/out-bench/arch/s390/boot/bzImage RUN_TAG=-nodebug
+	tag=-nodebug
+fi
 export TEST_TIMEOUT=${TEST_TIMEOUT:-1800}
 export BOOT_TIMEOUT=${BOOT_TIMEOUT:-$((TEST_TIMEOUT + 300))}
 ZPCI_FUNCS=$nf "$TOP/harness/run-qemu.sh" "$what"
 rc=$?
-log=$B/logs/run-$what.log.clean
+log=$B/logs/run-$what$tag.log.clean
 # the program's own report (between the harness markers)
 awk -v p="$prog" 'index($0, "ZPCI-HARNESS: BEGIN " p) == 1 { on = 1; next }
 	index($0, "ZPCI-HARNESS: END " p) == 1 { on = 0; print; next }
@@ -40,5 +57,5 @@ if [ "$what" = replay ]; then
 	[ $rc = 0 ] && echo "make: replay OK" || echo "make: replay FAILED (build/logs/run-replay.log)"
 	exit $rc
 fi
-[ $rc = 0 ] || echo "make: bench run incomplete (build/logs/run-bench.log)"
+[ $rc = 0 ] || echo "make: bench run incomplete (build/logs/run-bench$tag.log)"
 exit 0
