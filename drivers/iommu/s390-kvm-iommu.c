@@ -44,8 +44,8 @@
 
 /**
  * struct s390_kvm_iommu_domain - an IOMMU domain bound to one KVM VM
- * @s390: the s390 domain; its dma_table is the shadow root, so the attach,
- *	detach and IOAT re-registration paths of s390-iommu.c serve it too
+ * @domain: the s390 domain over the shadow root (s390-iommu.c), so the
+ *	attach, detach and IOAT re-registration paths there serve it too
  * @dev: the one device this domain was allocated for
  * @kvm: the VM, referenced from allocation until the domain is freed
  * @fh: the function handle the guest uses for the function
@@ -65,7 +65,7 @@
  * @dbg_last: last IOVA the view shows (under @lock)
  */
 struct s390_kvm_iommu_domain {
-	struct s390_domain	s390;
+	struct iommu_domain	*domain;
 	struct device		*dev;
 	struct kvm		*kvm;
 	u32			fh;
@@ -94,7 +94,7 @@ static const struct iommu_domain_ops s390_kvm_iommu_domain_ops;
 
 static struct s390_kvm_iommu_domain *to_kvm_domain(struct iommu_domain *dom)
 {
-	return container_of(dom, struct s390_kvm_iommu_domain, s390.domain);
+	return s390_iommu_domain_priv(dom);
 }
 
 static u32 s390_kvm_iommu_key(struct kvm *kvm, u32 fh)
@@ -247,18 +247,19 @@ static const struct s390_shadow_ops s390_kvm_iommu_shadow_ops = {
 static int s390_kvm_iommu_sync(struct s390_kvm_iommu_domain *kdom,
 			       struct s390_shadow_result *res)
 {
+	struct zpci_iommu_ctrs *ctrs = s390_iommu_domain_ctrs(kdom->domain);
 	struct zpci_dev *zdev = kdom->zdev;
 	int rc = 0;
 
 	if (zdev && res->changed && (res->removed || zdev->tlb_refresh)) {
-		atomic64_inc(res->removed ? &kdom->s390.ctrs.sync_rpcits :
-				&kdom->s390.ctrs.sync_map_rpcits);
+		atomic64_inc(res->removed ? &ctrs->sync_rpcits :
+				&ctrs->sync_map_rpcits);
 		rc = zpci_refresh_trans((u64)zdev->fh << 32, res->start,
 					res->end - res->start + 1);
 	}
-	atomic64_add(res->pinned, &kdom->s390.ctrs.mapped_pages);
+	atomic64_add(res->pinned, &ctrs->mapped_pages);
 	atomic64_add(s390_shadow_release(&kdom->shadow),
-		     &kdom->s390.ctrs.unmapped_pages);
+		     &ctrs->unmapped_pages);
 	return rc;
 }
 
@@ -353,6 +354,7 @@ EXPORT_SYMBOL_GPL(s390_kvm_iommu_get);
 static void s390_kvm_iommu_destroy(struct s390_kvm_iommu_domain *kdom)
 {
 	WARN_ON(kdom->zdev);
+	s390_iommu_domain_free_shadow(kdom->domain);
 	s390_shadow_destroy(&kdom->shadow);
 	zpci_kvm_hook.kvm_put(kdom->kvm);
 	free_uid(kdom->user);
@@ -434,7 +436,7 @@ static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
 
 /**
  * s390_kvm_iommu_detached() - The function left a KVM-bound domain
- * @s390_domain: the KVM-bound domain the function was attached to
+ * @domain: the KVM-bound domain the function was attached to
  * @zdev: the function, whose IOAT has already been deregistered
  *
  * Called by s390-iommu.c when a function detaches. Nothing walks the shadow
@@ -444,10 +446,10 @@ static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
  *
  * Context: process context, iommu group mutex held. May sleep.
  */
-void s390_kvm_iommu_detached(struct s390_domain *s390_domain,
+void s390_kvm_iommu_detached(struct iommu_domain *domain,
 			     struct zpci_dev *zdev)
 {
-	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(&s390_domain->domain);
+	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
 	struct s390_shadow_result res = {};
 
 	mutex_lock(&kdom->lock);
@@ -809,16 +811,16 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 			goto out_shadow;
 	}
 
-	kdom->s390.domain.type = IOMMU_DOMAIN_UNMANAGED;
-	kdom->s390.domain.ops = &s390_kvm_iommu_domain_ops;
-	kdom->s390.domain.pgsize_bitmap = SZ_4K;
-	kdom->s390.domain.geometry.force_aperture = true;
-	kdom->s390.domain.geometry.aperture_start = zdev->start_dma;
-	kdom->s390.domain.geometry.aperture_end = zdev->end_dma;
-	kdom->s390.dma_table = (unsigned long *)kdom->shadow.root;
-	kdom->s390.origin_type = ZPCI_TABLE_TYPE_RTX;
-	spin_lock_init(&kdom->s390.list_lock);
-	INIT_LIST_HEAD_RCU(&kdom->s390.devices);
+	kdom->domain = s390_iommu_domain_alloc_shadow(dev,
+						      &s390_kvm_iommu_domain_ops,
+						      (unsigned long *)kdom->shadow.root,
+						      kdom);
+	if (!kdom->domain) {
+		rc = -ENOMEM;
+		goto out_shadow;
+	}
+	kdom->domain->geometry.aperture_start = zdev->start_dma;
+	kdom->domain->geometry.aperture_end = zdev->end_dma;
 	kdom->user = get_uid(current_user());
 	kdom->account_user = !capable(CAP_IPC_LOCK);
 
@@ -826,10 +828,11 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	if (rc)
 		goto out_uid;
 	s390_kvm_iommu_dbg_add(kdom);
-	return &kdom->s390.domain;
+	return kdom->domain;
 
 out_uid:
 	free_uid(kdom->user);
+	s390_iommu_domain_free_shadow(kdom->domain);
 out_shadow:
 	s390_shadow_destroy(&kdom->shadow);
 out_free:
