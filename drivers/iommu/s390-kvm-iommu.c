@@ -86,6 +86,10 @@ struct s390_kvm_iommu_domain {
 #endif
 };
 
+/* RPCIT condition codes (asm/pci_insn.h names them only from 6.12.115 on) */
+#define S390_KVM_RPCIT_CC_OK	0
+#define S390_KVM_RPCIT_CC_ERR	1
+
 /* (kvm, guest fh) -> domain; lookups under RCU, updates under the mutex */
 static DEFINE_HASHTABLE(s390_kvm_iommu_table, 6);
 static DEFINE_MUTEX(s390_kvm_iommu_table_lock);
@@ -269,13 +273,13 @@ static int s390_kvm_iommu_cc(int rc, u8 *status)
 	switch (rc) {
 	case 0:
 		*status = 0;
-		return ZPCI_CC_OK;
+		return S390_KVM_RPCIT_CC_OK;
 	case -ENOMEM:
 		*status = ZPCI_PCI_ST_INSUF_RES;
-		return ZPCI_CC_ERR;
+		return S390_KVM_RPCIT_CC_ERR;
 	default:
 		*status = ZPCI_PCI_ST_FUNC_IN_ERR;
-		return ZPCI_CC_ERR;
+		return S390_KVM_RPCIT_CC_ERR;
 	}
 }
 
@@ -530,7 +534,7 @@ s390_kvm_iommu_invalidate_one(struct s390_kvm_iommu_domain *kdom,
 	}
 	if (rc)
 		return rc;
-	inv->cc = ZPCI_CC_OK;
+	inv->cc = S390_KVM_RPCIT_CC_OK;
 	inv->status = 0;
 	return 0;
 }
