@@ -547,7 +547,7 @@ s390_kvm_iommu_cache_invalidate_user(struct iommu_domain *domain,
 	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
 	struct iommu_hwpt_s390_kvm_invalidate inv;
 	int rc = 0, idx;
-	u32 i;
+	u32 i = 0;
 
 	if (array->type != IOMMU_HWPT_INVALIDATE_DATA_S390_KVM) {
 		rc = -EINVAL;
