@@ -283,6 +283,12 @@ static int s390_kvm_iommu_cc(int rc, u8 *status)
 	}
 }
 
+/* A guest aperture [pba, pal] must lie within the function's DMA aperture */
+static bool s390_kvm_iommu_aperture_ok(struct zpci_dev *zdev, u64 pba, u64 pal)
+{
+	return pba <= pal && pba >= zdev->start_dma && pal <= zdev->end_dma;
+}
+
 /* Refresh [iova, iova + len) with kdom->lock held: the RPCIT semantics */
 static int s390_kvm_iommu_refresh(struct s390_kvm_iommu_domain *kdom,
 				  u64 iova, u64 len, u8 *status)
@@ -300,9 +306,7 @@ static int s390_kvm_iommu_refresh(struct s390_kvm_iommu_domain *kdom,
 
 	rc = s390_shadow_refresh(&kdom->shadow, iova, len, &res);
 	hrc = s390_kvm_iommu_sync(kdom, &res);
-	if (!rc && hrc)
-		rc = hrc == -ENOMEM ? -ENOMEM : -EIO;
-	return s390_kvm_iommu_cc(rc, status);
+	return s390_kvm_iommu_cc(rc ?: hrc, status);
 }
 
 /* Adopt a new guest IOAT (iota 0: none), dropping all shadow translations */
@@ -315,7 +319,7 @@ static int s390_kvm_iommu_set_ioat(struct s390_kvm_iommu_domain *kdom,
 
 	lockdep_assert_held(&kdom->lock);
 
-	if (iota && (pba > pal || pba < zdev->start_dma || pal > zdev->end_dma))
+	if (iota && !s390_kvm_iommu_aperture_ok(zdev, pba, pal))
 		return -EINVAL;
 	rc = s390_shadow_set_iota(&kdom->shadow, iota, &res);
 	s390_kvm_iommu_sync(kdom, &res);
@@ -781,8 +785,7 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	zdev = to_zpci_dev(dev);
 	if (!zdev)
 		return ERR_PTR(-ENODEV);
-	if (data.pba > data.pal || data.pba < zdev->start_dma ||
-	    data.pal > zdev->end_dma)
+	if (!s390_kvm_iommu_aperture_ok(zdev, data.pba, data.pal))
 		return ERR_PTR(-EINVAL);
 
 	kvm = s390_kvm_iommu_kvm_get(data.kvm_fd);
