@@ -59,8 +59,7 @@ run-check: initramfs
 	@$(H)/run-qemu.sh check
 
 # Guest RPCIT trace replay / benchmark (harness/replay.sh); TRACE is relative
-# to the repo (CI's fresh clone sits next to ../shared as well)
-TRACE ?= $(if $(wildcard ../shared/traces/seq_lazy.trace.xz),../shared/traces/seq_lazy.trace.xz,harness/traces/seq_lazy.trace.xz)
+# to the repo, default the shipped trace (harness/trace-default.sh)
 
 replay: selftests
 	@TRACE="$(TRACE)" $(H)/replay.sh replay

@@ -21,9 +21,8 @@ if [ -f "$LIST" ]; then cp "$LIST" "$R/tests/zpci_tests.list"; else
 # Trace for zpci_rpcit_replay/_bench (TRACE=path, relative to the repo; .xz or
 # plain), decompressed to /tests/replay.trace; build/initramfs.funcs = the
 # number of zPCI functions (distinct fh) it needs (run-qemu.sh boots that many)
-deftr=../shared/traces/seq_lazy.trace.xz	# the shipped trace; a copy is in harness/traces
-[ -f "$TOP/$deftr" ] || deftr=harness/traces/seq_lazy.trace.xz
-TR=${TRACE:-$deftr}
+. "$TOP/harness/trace-default.sh"
+TR=${TRACE:-$DEFAULT_TRACE}
 case "$TR" in /*) ;; *) TR=$TOP/$TR ;; esac
 if [ -f "$TR" ]; then
 	case "$TR" in *.xz) xz -dc "$TR" ;; *) cat "$TR" ;; esac > "$R/tests/replay.trace"

@@ -14,9 +14,8 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
 what=${1:-replay}
-deftr=../shared/traces/seq_lazy.trace.xz	# the shipped trace; a copy is in harness/traces
-[ -f "$TOP/$deftr" ] || deftr=harness/traces/seq_lazy.trace.xz
-export TRACE=${TRACE:-$deftr}
+. "$TOP/harness/trace-default.sh"
+export TRACE=${TRACE:-$DEFAULT_TRACE}
 case "$TRACE" in /*) tr=$TRACE ;; *) tr=$TOP/$TRACE ;; esac
 [ -f "$tr" ] || { echo "$what: ERROR: trace $TRACE not found ($tr)"; exit 1; }
 prog=zpci_rpcit_$what
