@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Internal interface between the s390 IOMMU driver (s390-iommu.c) and
- * s390 KVM-bound shadow domains (s390-kvm-iommu.c).
+ * s390 KVM nested domains (s390-kvm-iommu.c).
  */
 #ifndef _S390_IOMMU_H
 #define _S390_IOMMU_H
@@ -18,20 +18,35 @@ s390_iommu_domain_alloc_shadow(struct device *dev,
 void s390_iommu_domain_free_shadow(struct iommu_domain *domain);
 void *s390_iommu_domain_priv(struct iommu_domain *domain);
 struct zpci_iommu_ctrs *s390_iommu_domain_ctrs(struct iommu_domain *domain);
+void s390_iommu_parent_link(struct iommu_domain *parent,
+			    struct list_head *link);
+void s390_iommu_parent_unlink(struct iommu_domain *parent,
+			      struct list_head *link);
+int s390_iommu_parent_translate(struct iommu_domain *parent, u64 iova,
+				phys_addr_t *phys, bool *writable);
 
 #ifdef CONFIG_S390_KVM_IOMMU
 struct iommu_domain *
 s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
+			    struct iommu_domain *parent,
 			    const struct iommu_user_data *user_data);
 bool s390_domain_is_kvm(struct iommu_domain *domain);
 void s390_kvm_iommu_detached(struct iommu_domain *domain,
 			     struct zpci_dev *zdev);
+void s390_kvm_iommu_parent_unmapped(struct list_head *link, u64 first,
+				    u64 last);
 #else
 static inline struct iommu_domain *
 s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
+			    struct iommu_domain *parent,
 			    const struct iommu_user_data *user_data)
 {
 	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static inline void s390_kvm_iommu_parent_unmapped(struct list_head *link,
+						  u64 first, u64 last)
+{
 }
 
 static inline bool s390_domain_is_kvm(struct iommu_domain *domain)

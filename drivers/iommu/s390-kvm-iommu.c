@@ -1,20 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * s390 KVM-bound IOMMU domains: in-kernel RPCIT for passthrough zPCI functions
+ * s390 KVM nested IOMMU domains: in-kernel RPCIT for passthrough zPCI functions
  *
  * A guest that owns a zPCI function keeps its own I/O translation tables in
  * guest memory and issues RPCIT (B9D3) after changing them. A domain of this
- * type is allocated through iommufd for exactly one function and bound to one
- * KVM VM. It keeps a shadow of the guest tables in the format the hardware
- * walks (s390-kvm-shadow.c) and registers that shadow as the function's IOAT.
- * KVM's RPCIT intercept handler, and IOMMU_HWPT_INVALIDATE from the VMM,
- * refresh the shadow from guest memory without leaving the kernel.
+ * type is an iommufd nested domain: allocated for exactly one function on a
+ * parent domain (IOMMU_HWPT_ALLOC_NEST_PARENT), bound to one KVM VM for life,
+ * and standing for the I/O translation table the guest registered. It keeps
+ * a shadow of the guest tables in the format the hardware walks
+ * (s390-kvm-shadow.c) and registers that shadow as the function's IOAT while
+ * attached. KVM's RPCIT intercept handler, and IOMMU_HWPT_INVALIDATE from the
+ * VMM, refresh the shadow from guest memory without leaving the kernel.
  *
- * Guest memory is reached only through the VM's memslots. Guest pages are
- * pinned with FOLL_LONGTERM and charged to the allocating user's
- * RLIMIT_MEMLOCK and to the VMM's pinned_vm, the way iommufd charges its own
- * pins; exhaustion is reported to the guest as RPCIT cc 1 status 16, which a
- * Linux guest answers with a global refresh.
+ * Two modes, chosen at allocation:
+ * - on demand: a refresh pins each guest frame it newly maps, through the
+ *   VM's memslots, FOLL_LONGTERM, once per domain however many IOVAs map it,
+ *   charged to the allocating user's RLIMIT_MEMLOCK and to the VMM's
+ *   pinned_vm as iommufd charges its own pins. Exhaustion is reported to the
+ *   guest as RPCIT cc 1 status 16, which a Linux guest answers with a global
+ *   refresh. A memslot that is deleted or moved loses its shadow entries.
+ * - pinned parent (IOMMU_HWPT_S390_KVM_PINNED_PARENT): the parent maps all
+ *   guest RAM at IOVA = GPA, pinned and accounted by iommufd; a refresh
+ *   translates each guest frame through the parent and takes no pin. A range
+ *   unmapped from the parent loses its shadow entries before iommufd unpins
+ *   it.
  */
 
 #define KMSG_COMPONENT "s390-kvm-iommu"
@@ -27,14 +36,17 @@
 #include <linux/iommu.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
-#include <linux/seq_file.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/sched/user.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/srcu.h>
+#include <linux/xarray.h>
 #include <asm/pci_dma.h>
 #include <asm/pci_insn.h>
 #include <asm/pci_kvm_iommu.h>
@@ -43,36 +55,58 @@
 #include "s390-kvm-shadow.h"
 
 /**
- * struct s390_kvm_iommu_domain - an IOMMU domain bound to one KVM VM
+ * struct s390_kvm_iommu_domain - an s390 KVM nested domain
  * @domain: the s390 domain over the shadow root (s390-iommu.c), so the
  *	attach, detach and IOAT re-registration paths there serve it too
+ * @parent: the nest parent domain it was allocated on
+ * @parent_link: entry in @parent's list of nested domains
+ * @node: entry in s390_kvm_iommu_list
  * @dev: the one device this domain was allocated for
  * @kvm: the VM, referenced from allocation until the domain is freed
+ * @kvm_ops: kvm.ko's services, referenced (module) as long as @kvm
  * @fh: the function handle the guest uses for the function
+ * @pinned_parent: guest frames are translated through @parent, not pinned
+ * @source_task: the allocating process, whose RLIMIT_MEMLOCK limits pins
+ *	(as iommufd's source_task)
  * @user: the user charged for pins (RLIMIT_MEMLOCK), as iommufd does
  * @account_user: charge @user; false when the allocating task had
  *	CAP_IPC_LOCK, which exempts it from the limit as in iommufd
+ * @pins: on-demand mode: pinned page frame number -> value entry
+ *	(references << 1 | dirty); one pin per frame (under @lock)
+ * @nr_pins: frames in @pins, each pinned and charged once (under @lock)
  * @users: references: one for the iommufd hwpt, one per RPCIT in flight
- * @hnode: entry in s390_kvm_iommu_table, keyed by (@kvm, @fh)
- * @lock: serializes refreshes, IOAT changes, attach and detach
+ * @hnode: entry in s390_kvm_iommu_table while attached, keyed (@kvm, @fh)
+ * @hashed: @hnode is in the table (under s390_kvm_iommu_table_lock)
+ * @was_hashed: @hnode was in the table before (under the same lock)
+ * @lock: serializes refreshes, parent and memslot unmaps, attach, detach
  * @zdev: the attached function, NULL while detached (under @lock)
- * @pba: first IOVA the guest may use (bytes, under @lock)
- * @pal: last IOVA the guest may use (bytes, inclusive, under @lock)
+ * @pba: first IOVA the guest may use (bytes)
+ * @pal: last IOVA the guest may use (bytes, inclusive)
  * @shadow: the shadow tables (under @lock)
  * @rcu: frees the domain after lookups under RCU are done
- * @dbg: test-only debugfs view of the shadow
+ * @dbg: test-only debugfs view of the shadow, while attached
  * @dbg_start: first IOVA the view shows (under @lock)
  * @dbg_last: last IOVA the view shows (under @lock)
  */
 struct s390_kvm_iommu_domain {
 	struct iommu_domain	*domain;
+	struct iommu_domain	*parent;
+	struct list_head	parent_link;
+	struct list_head	node;
 	struct device		*dev;
 	struct kvm		*kvm;
+	const struct s390_kvm_iommu_kvm_ops *kvm_ops;
 	u32			fh;
+	bool			pinned_parent;
+	struct task_struct	*source_task;
 	struct user_struct	*user;
 	bool			account_user;
+	struct xarray		pins;
+	unsigned long		nr_pins;
 	refcount_t		users;
 	struct hlist_node	hnode;
+	bool			hashed;
+	bool			was_hashed;
 	struct mutex		lock;	/* see @lock above */
 	struct zpci_dev		*zdev;
 	u64			pba;
@@ -90,9 +124,17 @@ struct s390_kvm_iommu_domain {
 #define S390_KVM_RPCIT_CC_OK	0
 #define S390_KVM_RPCIT_CC_ERR	1
 
-/* (kvm, guest fh) -> domain; lookups under RCU, updates under the mutex */
+/* (kvm, guest fh) -> attached domain; lookups under RCU, updates under the mutex */
 static DEFINE_HASHTABLE(s390_kvm_iommu_table, 6);
 static DEFINE_MUTEX(s390_kvm_iommu_table_lock);
+
+/* every domain, for memslot changes; under s390_kvm_iommu_list_lock */
+static LIST_HEAD(s390_kvm_iommu_list);
+static DEFINE_MUTEX(s390_kvm_iommu_list_lock);
+
+/* kvm.ko's services while it is loaded; under s390_kvm_iommu_ops_lock */
+static const struct s390_kvm_iommu_kvm_ops *s390_kvm_iommu_kvm_ops;
+static DEFINE_MUTEX(s390_kvm_iommu_ops_lock);
 
 static const struct iommu_domain_ops s390_kvm_iommu_domain_ops;
 
@@ -108,16 +150,18 @@ static u32 s390_kvm_iommu_key(struct kvm *kvm, u32 fh)
 
 /*
  * Charge @npages pinned pages as iommufd does by default
- * (IOPT_PAGES_ACCOUNT_USER): against the user's RLIMIT_MEMLOCK unless the
- * allocating task had CAP_IPC_LOCK, and always in the VMM's pinned_vm.
+ * (IOPT_PAGES_ACCOUNT_USER): against the allocating process's
+ * RLIMIT_MEMLOCK in its user's locked_vm unless it had CAP_IPC_LOCK, and
+ * always in the VMM's pinned_vm.
  */
 static int s390_kvm_iommu_charge(struct s390_kvm_iommu_domain *kdom,
 				 unsigned long npages)
 {
-	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
-	unsigned long cur, new;
+	unsigned long limit, cur, new;
 
 	if (kdom->account_user) {
+		limit = task_rlimit(kdom->source_task, RLIMIT_MEMLOCK) >>
+			PAGE_SHIFT;
 		cur = atomic_long_read(&kdom->user->locked_vm);
 		do {
 			new = cur + npages;
@@ -140,50 +184,117 @@ static void s390_kvm_iommu_uncharge(struct s390_kvm_iommu_domain *kdom,
 }
 
 /*
- * Shadow engine services. They run with kdom->lock and kvm->srcu held, in
- * the VMM's context (a vCPU thread or the thread issuing
- * IOMMU_HWPT_INVALIDATE), so current->mm is the VM's mm.
+ * Shadow engine services. They run with kdom->lock held, in the VMM's
+ * context (a vCPU thread or the thread issuing IOMMU_HWPT_INVALIDATE, both
+ * holding kvm->srcu), so current->mm is the VM's mm.
  */
 static int s390_kvm_iommu_read(void *priv, u64 gpa, void *buf, size_t len)
 {
 	struct s390_kvm_iommu_domain *kdom = priv;
 
-	return zpci_kvm_hook.read_guest(kdom->kvm, gpa, buf, len) ? -EFAULT : 0;
+	return kdom->kvm_ops->read_guest(kdom->kvm, gpa, buf, len) ?
+	       -EFAULT : 0;
 }
 
+#define S390_KVM_PIN_DIRTY	1UL
+#define S390_KVM_PIN_REF	2UL
+
+/* Pinned parent: the parent's translation, no pin and no charge */
+static int s390_kvm_iommu_pin_parent(struct s390_kvm_iommu_domain *kdom,
+				     u64 gpa, bool write, u64 *hpa)
+{
+	phys_addr_t phys;
+	bool writable;
+
+	if (s390_iommu_parent_translate(kdom->parent, gpa & PAGE_MASK, &phys,
+					&writable) ||
+	    (write && !writable))
+		return -EFAULT;
+	*hpa = phys;
+	return 0;
+}
+
+/*
+ * On demand: pin the frame behind @gpa through the memslots. A frame
+ * already pinned by this domain gains a reference in kdom->pins and gives
+ * back the pin just taken, so each frame holds one pin and one charge
+ * however many IOVAs map it.
+ */
 static int s390_kvm_iommu_pin(void *priv, u64 gpa, bool write, u64 *hpa)
 {
 	unsigned int gup_flags = FOLL_LONGTERM | (write ? FOLL_WRITE : 0);
 	struct s390_kvm_iommu_domain *kdom = priv;
+	unsigned long hva, pfn;
 	struct page *page;
-	unsigned long hva;
 	bool writable;
+	void *entry;
 	int rc;
 
+	if (kdom->pinned_parent)
+		return s390_kvm_iommu_pin_parent(kdom, gpa, write, hpa);
+
 	/* Only guest RAM: memslot-backed, never MMIO or the VMM's own memory */
-	hva = zpci_kvm_hook.gpa_to_hva(kdom->kvm, gpa & PAGE_MASK, &writable);
+	hva = kdom->kvm_ops->gpa_to_hva(kdom->kvm, gpa & PAGE_MASK, &writable);
 	if (kvm_is_error_hva(hva) || (write && !writable))
 		return -EFAULT;
 
+	rc = pin_user_pages_fast(hva, 1, gup_flags, &page);
+	if (rc != 1)
+		return rc == -ENOMEM ? -ENOMEM : -EFAULT;
+	pfn = page_to_pfn(page);
+	*hpa = PFN_PHYS(pfn);
+
+	entry = xa_load(&kdom->pins, pfn);
+	if (entry) {
+		unpin_user_page(page);
+		/* replacing a present entry does not allocate */
+		xa_store(&kdom->pins, pfn,
+			 xa_mk_value(xa_to_value(entry) + S390_KVM_PIN_REF),
+			 GFP_KERNEL);
+		return 0;
+	}
 	rc = s390_kvm_iommu_charge(kdom, 1);
 	if (rc)
-		return rc;
-
-	rc = pin_user_pages_fast(hva, 1, gup_flags, &page);
-	if (rc != 1) {
+		goto out_unpin;
+	rc = xa_err(xa_store(&kdom->pins, pfn, xa_mk_value(S390_KVM_PIN_REF),
+			     GFP_KERNEL_ACCOUNT));
+	if (rc) {
 		s390_kvm_iommu_uncharge(kdom, 1);
-		return rc == -ENOMEM ? -ENOMEM : -EFAULT;
+		rc = -ENOMEM;
+		goto out_unpin;
 	}
-	*hpa = page_to_phys(page);
+	kdom->nr_pins++;
 	return 0;
+
+out_unpin:
+	unpin_user_page(page);
+	return rc;
 }
 
+/* Drop one shadow PTE's reference; the last one unpins and uncharges */
 static void s390_kvm_iommu_unpin(void *priv, u64 hpa, bool dirty)
 {
-	struct page *page = pfn_to_page(PHYS_PFN(hpa));
+	struct s390_kvm_iommu_domain *kdom = priv;
+	unsigned long pfn = PHYS_PFN(hpa), val;
+	struct page *page;
+	void *entry;
 
-	unpin_user_pages_dirty_lock(&page, 1, dirty);
-	s390_kvm_iommu_uncharge(priv, 1);
+	if (kdom->pinned_parent)
+		return;
+	entry = xa_load(&kdom->pins, pfn);
+	if (WARN_ON_ONCE(!entry))
+		return;
+	val = xa_to_value(entry) | (dirty ? S390_KVM_PIN_DIRTY : 0);
+	if (val >= 2 * S390_KVM_PIN_REF) {
+		xa_store(&kdom->pins, pfn, xa_mk_value(val - S390_KVM_PIN_REF),
+			 GFP_KERNEL);
+		return;
+	}
+	xa_erase(&kdom->pins, pfn);
+	kdom->nr_pins--;
+	page = pfn_to_page(pfn);
+	unpin_user_pages_dirty_lock(&page, 1, val & S390_KVM_PIN_DIRTY);
+	s390_kvm_iommu_uncharge(kdom, 1);
 }
 
 static u64 *s390_kvm_iommu_alloc_table(void *priv)
@@ -309,36 +420,96 @@ static int s390_kvm_iommu_refresh(struct s390_kvm_iommu_domain *kdom,
 	return s390_kvm_iommu_cc(rc ?: hrc, status);
 }
 
-/* Adopt a new guest IOAT (iota 0: none), dropping all shadow translations */
-static int s390_kvm_iommu_set_ioat(struct s390_kvm_iommu_domain *kdom,
-				   u64 iota, u64 pba, u64 pal)
+/*
+ * Remove every shadow entry built from a guest frame in [first, last]:
+ * host RPCIT first, then the release, in rounds as the engine asks.
+ */
+static void s390_kvm_iommu_unmap_gpa(struct s390_kvm_iommu_domain *kdom,
+				     u64 first, u64 last)
 {
-	struct zpci_dev *zdev = kdom->zdev;
-	struct s390_shadow_result res = {};
+	struct s390_shadow_result res;
 	int rc;
 
 	lockdep_assert_held(&kdom->lock);
 
-	if (iota && !s390_kvm_iommu_aperture_ok(zdev, pba, pal))
-		return -EINVAL;
-	rc = s390_shadow_set_iota(&kdom->shadow, iota, &res);
-	s390_kvm_iommu_sync(kdom, &res);
-	if (rc)
-		return rc;
-	kdom->pba = pba;
-	kdom->pal = pal;
-	return 0;
+	do {
+		rc = s390_shadow_unmap_gpa(&kdom->shadow, first, last, &res);
+		s390_kvm_iommu_sync(kdom, &res);
+	} while (rc == -EAGAIN);
 }
 
 /**
- * s390_kvm_iommu_get() - Find the attached KVM-bound domain serving an fh
+ * s390_kvm_iommu_parent_unmapped() - A range left a KVM domain's parent
+ * @link: the nested domain's entry in the parent's list
+ * @first: first IOVA of the parent (guest-physical address, bytes)
+ * @last: last IOVA of the parent (bytes, inclusive)
+ *
+ * Called by s390-iommu.c after it invalidated the parent's entries for the
+ * range and before the caller (iommufd) unpins the pages. In pinned-parent
+ * mode every shadow entry translated through the range is removed and the
+ * host RPCIT issued before this returns, so the device can never reach a
+ * page that is about to be unpinned; the guest's next refresh of such an
+ * IOVA answers cc 1 status 8. On-demand domains do not use the parent.
+ *
+ * Context: process context, the parent's nested-domain mutex held. May
+ * sleep.
+ */
+void s390_kvm_iommu_parent_unmapped(struct list_head *link, u64 first,
+				    u64 last)
+{
+	struct s390_kvm_iommu_domain *kdom =
+		container_of(link, struct s390_kvm_iommu_domain, parent_link);
+
+	if (!kdom->pinned_parent)
+		return;
+	mutex_lock(&kdom->lock);
+	s390_kvm_iommu_unmap_gpa(kdom, first, last);
+	mutex_unlock(&kdom->lock);
+}
+
+/**
+ * s390_kvm_iommu_flush_gpa() - Guest memory left a VM: drop its translations
+ * @kvm: the VM
+ * @gpa: first guest-physical address of the memory (bytes)
+ * @size: size of the memory (bytes)
+ *
+ * For a memslot that is deleted or moved (kvm_arch_flush_shadow_memslot):
+ * every on-demand domain of @kvm removes the shadow entries built from
+ * frames in the range, issues the host RPCIT and then unpins them. The slot
+ * is already invalid, so no refresh can pin from it again; the guest's next
+ * refresh of such an IOVA answers cc 1 status 8.
+ *
+ * Context: process context, kvm->slots_lock held, kvm->srcu not held. May
+ * sleep.
+ */
+void s390_kvm_iommu_flush_gpa(struct kvm *kvm, u64 gpa, u64 size)
+{
+	struct s390_kvm_iommu_domain *kdom;
+
+	if (!size)
+		return;
+	mutex_lock(&s390_kvm_iommu_list_lock);
+	list_for_each_entry(kdom, &s390_kvm_iommu_list, node) {
+		if (kdom->kvm != kvm || kdom->pinned_parent)
+			continue;
+		mutex_lock(&kdom->lock);
+		s390_kvm_iommu_unmap_gpa(kdom, gpa, gpa + size - 1);
+		mutex_unlock(&kdom->lock);
+	}
+	mutex_unlock(&s390_kvm_iommu_list_lock);
+}
+EXPORT_SYMBOL_GPL(s390_kvm_iommu_flush_gpa);
+
+/**
+ * s390_kvm_iommu_get() - Find the attached KVM domain serving an fh
  * @kvm: the VM whose vCPU executed RPCIT
  * @fh: the function handle from the RPCIT's r1
  *
  * Context: any context that may use RCU; does not sleep.
  * Return: the domain with a reference held (release it with
- * s390_kvm_iommu_put()), or NULL when no domain of @kvm serves @fh, in which
- * case the instruction is left to userspace exactly as without this driver.
+ * s390_kvm_iommu_put()), or NULL when no attached domain of @kvm serves
+ * @fh, in which case the instruction is left to userspace exactly as
+ * without this driver.
  */
 struct s390_kvm_iommu_domain *s390_kvm_iommu_get(struct kvm *kvm, u32 fh)
 {
@@ -361,13 +532,20 @@ EXPORT_SYMBOL_GPL(s390_kvm_iommu_get);
 /* Last reference: the device is detached and nothing can look us up */
 static void s390_kvm_iommu_destroy(struct s390_kvm_iommu_domain *kdom)
 {
+	const struct s390_kvm_iommu_kvm_ops *kvm_ops = kdom->kvm_ops;
+
 	WARN_ON(kdom->zdev);
 	s390_iommu_domain_free_shadow(kdom->domain);
 	s390_shadow_destroy(&kdom->shadow);
-	zpci_kvm_hook.kvm_put(kdom->kvm);
+	WARN_ON(kdom->nr_pins);
+	xa_destroy(&kdom->pins);
+	kvm_ops->put_kvm(kdom->kvm);
+	put_task_struct(kdom->source_task);
 	free_uid(kdom->user);
 	mutex_destroy(&kdom->lock);
 	kfree_rcu(kdom, rcu);
+	/* last: kvm.ko may go once no domain needs its services */
+	module_put(kvm_ops->owner);
 }
 
 /**
@@ -375,7 +553,7 @@ static void s390_kvm_iommu_destroy(struct s390_kvm_iommu_domain *kdom)
  * @kdom: the domain
  *
  * The last reference unpins every guest page, frees the shadow and drops
- * the VM reference.
+ * the VM and kvm.ko references.
  *
  * Context: process context. May sleep.
  */
@@ -393,9 +571,10 @@ EXPORT_SYMBOL_GPL(s390_kvm_iommu_put);
  * @len: length of the range, the RPCIT's r2 + 1 (bytes)
  * @status: the status for r1 bits 32-39 when cc 1 is returned
  *
- * Implements Refresh PCI Translations for a function bound to a VM: walks
- * the guest tables for the range through the VM's memslots, pins newly
- * valid guest pages, updates the shadow and issues at most one host RPCIT.
+ * Implements Refresh PCI Translations for a function attached to a KVM
+ * domain: walks the guest tables for the range through the VM's memslots,
+ * maps newly valid guest frames (pinned on demand, or translated through
+ * the pinned parent), updates the shadow and issues at most one host RPCIT.
  * The range must lie within [pba, pal] of the guest's registered IOAT. The
  * caller has done the instruction's program-exception checks.
  *
@@ -403,10 +582,11 @@ EXPORT_SYMBOL_GPL(s390_kvm_iommu_put);
  * May sleep.
  * Return: -ENOENT when the domain is not attached to its function (the
  * instruction is then left to userspace), otherwise the condition code:
- * 0 (done) or 1 with @status 8 (range outside [pba, pal], no IOAT, or a
- * guest translation table error) or 16 (insufficient resources: memlock
- * limit or memory exhausted; what was refreshed so far stays valid, a later
- * refresh of the range recovers).
+ * 0 (done) or 1 with @status 8 (range outside [pba, pal], a guest
+ * translation table error, or a guest frame that is not guest RAM or not
+ * mapped by the parent) or 16 (insufficient resources: memlock limit or
+ * memory exhausted; what was refreshed so far stays valid, a later refresh
+ * of the range recovers).
  */
 int s390_kvm_iommu_rpcit(struct s390_kvm_iommu_domain *kdom, u64 iova,
 			 u64 len, u8 *status)
@@ -421,186 +601,13 @@ int s390_kvm_iommu_rpcit(struct s390_kvm_iommu_domain *kdom, u64 iova,
 }
 EXPORT_SYMBOL_GPL(s390_kvm_iommu_rpcit);
 
-static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
-					struct device *dev)
-{
-	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
-	int rc;
-
-	/* A KVM-bound domain serves the one function it was allocated for */
-	if (dev != kdom->dev)
-		return -EINVAL;
-
-	/* Registers the shadow root as the function's IOAT */
-	rc = s390_iommu_attach_device(domain, dev);
-	if (rc)
-		return rc;
-
-	mutex_lock(&kdom->lock);
-	kdom->zdev = to_zpci_dev(dev);
-	mutex_unlock(&kdom->lock);
-	return 0;
-}
-
-/**
- * s390_kvm_iommu_detached() - The function left a KVM-bound domain
- * @domain: the KVM-bound domain the function was attached to
- * @zdev: the function, whose IOAT has already been deregistered
- *
- * Called by s390-iommu.c when a function detaches. Nothing walks the shadow
- * any longer, so every guest page is unpinned and every shadow table freed
- * right away; the guest IOAT is kept. After a later attach the VMM refreshes
- * the guest's aperture (IOMMU_HWPT_INVALIDATE) to rebuild the shadow.
- *
- * Context: process context, iommu group mutex held. May sleep.
- */
-void s390_kvm_iommu_detached(struct iommu_domain *domain,
-			     struct zpci_dev *zdev)
-{
-	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
-	struct s390_shadow_result res = {};
-
-	mutex_lock(&kdom->lock);
-	kdom->zdev = NULL;
-	s390_shadow_set_iota(&kdom->shadow, kdom->shadow.iota, &res);
-	s390_kvm_iommu_sync(kdom, &res);
-	mutex_unlock(&kdom->lock);
-}
-
-/**
- * s390_domain_is_kvm() - Is @domain a KVM-bound s390 domain?
- * @domain: an s390 domain
- *
- * Context: any.
- * Return: true for domains from s390_kvm_iommu_domain_alloc().
- */
-bool s390_domain_is_kvm(struct iommu_domain *domain)
-{
-	return domain->ops == &s390_kvm_iommu_domain_ops;
-}
-
-static int s390_kvm_iommu_map_pages(struct iommu_domain *domain,
-				    unsigned long iova, phys_addr_t paddr,
-				    size_t pgsize, size_t pgcount, int prot,
-				    gfp_t gfp, size_t *mapped)
-{
-	/* Only the guest's tables fill this domain, never IOMMU_IOAS_MAP */
-	return -EOPNOTSUPP;
-}
-
-static size_t s390_kvm_iommu_unmap_pages(struct iommu_domain *domain,
-					 unsigned long iova, size_t pgsize,
-					 size_t pgcount,
-					 struct iommu_iotlb_gather *gather)
-{
-	return 0;
-}
-
-static phys_addr_t s390_kvm_iommu_iova_to_phys(struct iommu_domain *domain,
-					       dma_addr_t iova)
-{
-	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
-	bool prot;
-	u64 hpa = 0;
-
-	mutex_lock(&kdom->lock);
-	if (!s390_shadow_lookup(&kdom->shadow, iova, &hpa, &prot))
-		hpa = 0;
-	mutex_unlock(&kdom->lock);
-	return hpa ? hpa + offset_in_page(iova) : 0;
-}
-
-/* One IOMMU_HWPT_INVALIDATE entry, kdom->lock and kvm->srcu held */
-static int
-s390_kvm_iommu_invalidate_one(struct s390_kvm_iommu_domain *kdom,
-			      struct iommu_hwpt_s390_kvm_invalidate *inv)
-{
-	u8 status = 0;
-	int rc;
-
-	switch (inv->op) {
-	case IOMMU_S390_KVM_OP_REFRESH:
-		rc = s390_kvm_iommu_refresh(kdom, inv->iova, inv->len, &status);
-		inv->cc = rc;
-		inv->status = status;
-		return 0;
-	case IOMMU_S390_KVM_OP_SET_IOAT:
-		if (!inv->iota)
-			return -EINVAL;
-		rc = s390_kvm_iommu_set_ioat(kdom, inv->iota, inv->pba,
-					     inv->pal);
-		break;
-	case IOMMU_S390_KVM_OP_CLEAR_IOAT:
-		rc = s390_kvm_iommu_set_ioat(kdom, 0, 0, 0);
-		break;
-	default:
-		return -EOPNOTSUPP;
-	}
-	if (rc)
-		return rc;
-	inv->cc = S390_KVM_RPCIT_CC_OK;
-	inv->status = 0;
-	return 0;
-}
-
-static int
-s390_kvm_iommu_cache_invalidate_user(struct iommu_domain *domain,
-				     struct iommu_user_data_array *array)
-{
-	const size_t out = offsetof(struct iommu_hwpt_s390_kvm_invalidate, cc);
-	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
-	struct iommu_hwpt_s390_kvm_invalidate inv;
-	int rc = 0, idx;
-	u32 i = 0;
-
-	if (array->type != IOMMU_HWPT_INVALIDATE_DATA_S390_KVM) {
-		rc = -EINVAL;
-		goto out;
-	}
-	/* Guest memory is read through the VMM's address space */
-	if (current->mm != kdom->kvm->mm) {
-		rc = -EPERM;
-		goto out;
-	}
-
-	for (i = 0; i < array->entry_num; i++) {
-		rc = iommu_copy_struct_from_user_array(&inv, array,
-						       IOMMU_HWPT_INVALIDATE_DATA_S390_KVM,
-						       i, status);
-		if (rc)
-			break;
-		if (inv.flags) {
-			rc = -EOPNOTSUPP;
-			break;
-		}
-
-		idx = srcu_read_lock(&kdom->kvm->srcu);
-		mutex_lock(&kdom->lock);
-		rc = kdom->zdev ? s390_kvm_iommu_invalidate_one(kdom, &inv) :
-				  -ENODEV;
-		mutex_unlock(&kdom->lock);
-		srcu_read_unlock(&kdom->kvm->srcu, idx);
-		if (rc)
-			break;
-
-		if (copy_to_user(array->uptr + i * array->entry_len + out,
-				 (u8 *)&inv + out, sizeof(inv) - out)) {
-			rc = -EFAULT;
-			break;
-		}
-	}
-out:
-	array->entry_num = i;
-	return rc;
-}
-
 #ifdef CONFIG_S390_KVM_IOMMU_DEBUGFS
 /*
  * Test-only view of the shadow, for checking it against the guest tables:
- * /sys/kernel/debug/s390-kvm-iommu/<VMM tgid>-<fh>. Writing "<start> <last>"
- * (hex IOVAs) selects a range; reading gives "pinned <pages>", then one
- * "<iova> <hpa> ro|rw" line per valid shadow PTE in the range. Nothing in
- * the RPCIT path depends on it.
+ * /sys/kernel/debug/s390-kvm-iommu/<VMM tgid>-<fh> while the domain is
+ * attached. Writing "<start> <last>" (hex IOVAs) selects a range; reading
+ * gives "pinned <frames> entries <PTEs>", then one "<iova> <hpa> ro|rw" line
+ * per valid shadow PTE in the range. Nothing in the RPCIT path depends on it.
  */
 static struct dentry *s390_kvm_iommu_dbg_root;
 
@@ -615,7 +622,8 @@ static int s390_kvm_iommu_dbg_show(struct seq_file *m, void *unused)
 	struct s390_kvm_iommu_domain *kdom = m->private;
 
 	mutex_lock(&kdom->lock);
-	seq_printf(m, "pinned %lu\n", kdom->shadow.nr_pinned);
+	seq_printf(m, "pinned %lu entries %lu\n", kdom->nr_pins,
+		   kdom->shadow.nr_pinned);
 	s390_shadow_for_each(&kdom->shadow, kdom->dbg_start, kdom->dbg_last,
 			     s390_kvm_iommu_dbg_line, m);
 	mutex_unlock(&kdom->lock);
@@ -663,7 +671,7 @@ static void s390_kvm_iommu_dbg_add(struct s390_kvm_iommu_domain *kdom)
 {
 	char name[32];
 
-	snprintf(name, sizeof(name), "%d-%08x", task_tgid_nr(current),
+	snprintf(name, sizeof(name), "%d-%08x", task_tgid_nr(kdom->source_task),
 		 kdom->fh);
 	kdom->dbg_last = U64_MAX;
 	kdom->dbg = debugfs_create_file(name, 0600, s390_kvm_iommu_dbg_root,
@@ -674,6 +682,7 @@ static void s390_kvm_iommu_dbg_remove(struct s390_kvm_iommu_domain *kdom)
 {
 	/* waits for readers still inside the file's operations */
 	debugfs_remove(kdom->dbg);
+	kdom->dbg = NULL;
 }
 
 static int __init s390_kvm_iommu_dbg_init(void)
@@ -687,28 +696,24 @@ static void s390_kvm_iommu_dbg_add(struct s390_kvm_iommu_domain *kdom) {}
 static void s390_kvm_iommu_dbg_remove(struct s390_kvm_iommu_domain *kdom) {}
 #endif
 
-static void s390_kvm_iommu_domain_free(struct iommu_domain *domain)
+/* Leave the (kvm, fh) table; lookups already under RCU may still finish */
+static void s390_kvm_iommu_unhash(struct s390_kvm_iommu_domain *kdom)
 {
-	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
-
-	s390_kvm_iommu_dbg_remove(kdom);
 	mutex_lock(&s390_kvm_iommu_table_lock);
-	hash_del_rcu(&kdom->hnode);
+	if (kdom->hashed) {
+		hash_del_rcu(&kdom->hnode);
+		kdom->hashed = false;
+		kdom->was_hashed = true;
+	}
 	mutex_unlock(&s390_kvm_iommu_table_lock);
-	s390_kvm_iommu_put(kdom);
 }
 
-static const struct iommu_domain_ops s390_kvm_iommu_domain_ops = {
-	.attach_dev		= s390_kvm_iommu_attach_device,
-	.map_pages		= s390_kvm_iommu_map_pages,
-	.unmap_pages		= s390_kvm_iommu_unmap_pages,
-	.iova_to_phys		= s390_kvm_iommu_iova_to_phys,
-	.cache_invalidate_user	= s390_kvm_iommu_cache_invalidate_user,
-	.free			= s390_kvm_iommu_domain_free,
-};
-
-/* Insert into the (kvm, fh) table unless that pair is taken */
-static int s390_kvm_iommu_publish(struct s390_kvm_iommu_domain *kdom)
+/*
+ * Enter the (kvm, fh) table for an attach, unless another device's domain
+ * already serves that fh of that VM (a domain of the same device is being
+ * replaced and leaves the table when it is detached).
+ */
+static int s390_kvm_iommu_hash(struct s390_kvm_iommu_domain *kdom)
 {
 	u32 key = s390_kvm_iommu_key(kdom->kvm, kdom->fh);
 	struct s390_kvm_iommu_domain *other;
@@ -716,58 +721,298 @@ static int s390_kvm_iommu_publish(struct s390_kvm_iommu_domain *kdom)
 
 	mutex_lock(&s390_kvm_iommu_table_lock);
 	hash_for_each_possible(s390_kvm_iommu_table, other, hnode, key) {
-		if (other->kvm == kdom->kvm && other->fh == kdom->fh) {
+		if (other != kdom && other->kvm == kdom->kvm &&
+		    other->fh == kdom->fh && other->dev != kdom->dev) {
 			rc = -EEXIST;
 			goto out;
 		}
 	}
+	if (kdom->hashed)
+		goto out;
+	/* an RCU reader may still walk a chain through the old node */
+	if (kdom->was_hashed)
+		synchronize_rcu();
 	hash_add_rcu(s390_kvm_iommu_table, &kdom->hnode, key);
+	kdom->hashed = true;
 out:
 	mutex_unlock(&s390_kvm_iommu_table_lock);
 	return rc;
 }
 
-static struct kvm *s390_kvm_iommu_kvm_get(int fd)
+static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
+					struct device *dev)
 {
-	struct kvm *(*get_file)(struct file *file);
-	struct file *file;
-	struct kvm *kvm;
+	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
+	int rc;
 
-	/* kvm.ko fills the hooks while loaded; a VM file pins kvm.ko */
-	get_file = smp_load_acquire(&zpci_kvm_hook.kvm_get_file);
-	if (!get_file)
-		return ERR_PTR(-ENODEV);
+	/* A KVM domain serves the one function it was allocated for */
+	if (dev != kdom->dev)
+		return -EINVAL;
+	rc = s390_kvm_iommu_hash(kdom);
+	if (rc)
+		return rc;
+
+	/*
+	 * Detaches the current domain (a replaced KVM domain keeps its shadow)
+	 * and registers the shadow root as the function's IOAT
+	 */
+	rc = s390_iommu_attach_device(domain, dev);
+	if (rc) {
+		s390_kvm_iommu_unhash(kdom);
+		return rc;
+	}
+
+	mutex_lock(&kdom->lock);
+	kdom->zdev = to_zpci_dev(dev);
+	mutex_unlock(&kdom->lock);
+	s390_kvm_iommu_dbg_add(kdom);
+	return 0;
+}
+
+/**
+ * s390_kvm_iommu_detached() - The function left a KVM domain
+ * @domain: the KVM domain the function was attached to
+ * @zdev: the function, whose IOAT has already been deregistered
+ *
+ * Called by s390-iommu.c when a function detaches (deregistration by the
+ * guest, replacement by a new nested domain, or release). RPCITs of the fh
+ * go to userspace from now on. The shadow and its pins are kept: a domain
+ * attached again translates as before; they go when the domain is freed.
+ *
+ * Context: process context, iommu group mutex held. May sleep.
+ */
+void s390_kvm_iommu_detached(struct iommu_domain *domain,
+			     struct zpci_dev *zdev)
+{
+	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
+
+	s390_kvm_iommu_dbg_remove(kdom);
+	s390_kvm_iommu_unhash(kdom);
+	mutex_lock(&kdom->lock);
+	kdom->zdev = NULL;
+	mutex_unlock(&kdom->lock);
+}
+
+/**
+ * s390_domain_is_kvm() - Is @domain an s390 KVM nested domain?
+ * @domain: an s390 domain
+ *
+ * Context: any.
+ * Return: true for domains from s390_kvm_iommu_domain_alloc().
+ */
+bool s390_domain_is_kvm(struct iommu_domain *domain)
+{
+	return domain->ops == &s390_kvm_iommu_domain_ops;
+}
+
+static phys_addr_t s390_kvm_iommu_iova_to_phys(struct iommu_domain *domain,
+					       dma_addr_t iova)
+{
+	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
+	bool prot;
+	u64 hpa = 0;
+
+	mutex_lock(&kdom->lock);
+	if (!s390_shadow_lookup(&kdom->shadow, iova, &hpa, &prot))
+		hpa = 0;
+	mutex_unlock(&kdom->lock);
+	return hpa;
+}
+
+static int
+s390_kvm_iommu_cache_invalidate_user(struct iommu_domain *domain,
+				     struct iommu_user_data_array *array)
+{
+	const size_t out = offsetof(struct iommu_hwpt_s390_kvm_invalidate, cc);
+	const size_t out_len = sizeof_field(struct iommu_hwpt_s390_kvm_invalidate, cc) +
+			       sizeof_field(struct iommu_hwpt_s390_kvm_invalidate, status);
+	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
+	struct iommu_hwpt_s390_kvm_invalidate inv;
+	int rc = 0, idx, cc = 0;
+	u8 status = 0;
+	u32 i = 0;
+
+	if (array->type != IOMMU_HWPT_INVALIDATE_DATA_S390_KVM) {
+		rc = -EINVAL;
+		goto out;
+	}
+	/* Guest memory is read through the VMM's address space */
+	if (current->mm != kdom->kvm->mm) {
+		rc = -EPERM;
+		goto out;
+	}
+
+	for (i = 0; i < array->entry_num; i++) {
+		rc = iommu_copy_struct_from_user_array(&inv, array,
+						       IOMMU_HWPT_INVALIDATE_DATA_S390_KVM,
+						       i, __reserved);
+		if (rc)
+			break;
+		if (inv.flags || inv.__reserved) {
+			rc = -EOPNOTSUPP;
+			break;
+		}
+
+		idx = srcu_read_lock(&kdom->kvm->srcu);
+		mutex_lock(&kdom->lock);
+		if (kdom->zdev)
+			cc = s390_kvm_iommu_refresh(kdom, inv.iova, inv.len,
+						    &status);
+		else
+			rc = -ENODEV;
+		mutex_unlock(&kdom->lock);
+		srcu_read_unlock(&kdom->kvm->srcu, idx);
+		if (rc)
+			break;
+
+		inv.cc = cc;
+		inv.status = status;
+		if (copy_to_user(array->uptr + i * array->entry_len + out,
+				 (u8 *)&inv + out, out_len)) {
+			rc = -EFAULT;
+			break;
+		}
+	}
+out:
+	array->entry_num = i;
+	return rc;
+}
+
+static void s390_kvm_iommu_domain_free(struct iommu_domain *domain)
+{
+	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
+
+	s390_kvm_iommu_dbg_remove(kdom);
+	s390_kvm_iommu_unhash(kdom);
+	s390_iommu_parent_unlink(kdom->parent, &kdom->parent_link);
+	mutex_lock(&s390_kvm_iommu_list_lock);
+	list_del(&kdom->node);
+	mutex_unlock(&s390_kvm_iommu_list_lock);
+	s390_kvm_iommu_put(kdom);
+}
+
+static const struct iommu_domain_ops s390_kvm_iommu_domain_ops = {
+	.attach_dev		= s390_kvm_iommu_attach_device,
+	.iova_to_phys		= s390_kvm_iommu_iova_to_phys,
+	.cache_invalidate_user	= s390_kvm_iommu_cache_invalidate_user,
+	.free			= s390_kvm_iommu_domain_free,
+};
+
+/**
+ * s390_kvm_iommu_register_kvm() - kvm.ko offers its VM services
+ * @ops: the services; @ops->owner is referenced by every domain
+ *
+ * Context: kvm.ko initialization. May sleep.
+ * Return: 0, or -EBUSY when services are registered already.
+ */
+int s390_kvm_iommu_register_kvm(const struct s390_kvm_iommu_kvm_ops *ops)
+{
+	int rc = 0;
+
+	mutex_lock(&s390_kvm_iommu_ops_lock);
+	if (s390_kvm_iommu_kvm_ops)
+		rc = -EBUSY;
+	else
+		s390_kvm_iommu_kvm_ops = ops;
+	mutex_unlock(&s390_kvm_iommu_ops_lock);
+	return rc;
+}
+EXPORT_SYMBOL_GPL(s390_kvm_iommu_register_kvm);
+
+/**
+ * s390_kvm_iommu_unregister_kvm() - kvm.ko withdraws its VM services
+ *
+ * No domain exists any more: each holds a reference on kvm.ko, and
+ * allocations racing with the unload fail to take one (-ENODEV).
+ *
+ * Context: kvm.ko exit. May sleep.
+ */
+void s390_kvm_iommu_unregister_kvm(void)
+{
+	mutex_lock(&s390_kvm_iommu_ops_lock);
+	s390_kvm_iommu_kvm_ops = NULL;
+	mutex_unlock(&s390_kvm_iommu_ops_lock);
+}
+EXPORT_SYMBOL_GPL(s390_kvm_iommu_unregister_kvm);
+
+/* kvm.ko's services with a module reference, or NULL when it is not loaded */
+static const struct s390_kvm_iommu_kvm_ops *s390_kvm_iommu_kvm_ops_get(void)
+{
+	const struct s390_kvm_iommu_kvm_ops *ops;
+
+	mutex_lock(&s390_kvm_iommu_ops_lock);
+	ops = s390_kvm_iommu_kvm_ops;
+	if (ops && !try_module_get(ops->owner))
+		ops = NULL;
+	mutex_unlock(&s390_kvm_iommu_ops_lock);
+	return ops;
+}
+
+/*
+ * The VM named by @fd, referenced, if the caller may bind a domain of @zdev
+ * to it: only the VM's owner (current->mm is the VM's, so guest memory is
+ * the caller's memory), and only the VM vfio associated the device with,
+ * if any.
+ */
+static struct kvm *
+s390_kvm_iommu_kvm_bind(const struct s390_kvm_iommu_kvm_ops *ops, int fd,
+			struct zpci_dev *zdev)
+{
+	struct kvm *kvm, *vfio_kvm;
+	struct file *file;
+
 	file = fget(fd);
 	if (!file)
 		return ERR_PTR(-EBADF);
-	kvm = get_file(file);
+	kvm = ops->get_kvm_file(file);
 	fput(file);
+	if (IS_ERR(kvm))
+		return kvm;
+	if (kvm->mm != current->mm) {
+		ops->put_kvm(kvm);
+		return ERR_PTR(-EPERM);
+	}
+	vfio_kvm = ops->vfio_kvm(zdev);
+	if (vfio_kvm && vfio_kvm != kvm) {
+		ops->put_kvm(kvm);
+		return ERR_PTR(-EXDEV);
+	}
 	return kvm;
 }
 
 /**
- * s390_kvm_iommu_domain_alloc() - Allocate a KVM-bound domain for a device
+ * s390_kvm_iommu_domain_alloc() - Allocate a KVM nested domain for a device
  * @dev: the PCI function the domain is for (the only one it will accept)
  * @flags: IOMMU_HWPT_ALLOC flags; none are supported
+ * @parent: the nest parent (an s390 paging domain allocated with
+ *	IOMMU_HWPT_ALLOC_NEST_PARENT), referenced by iommufd for the nested
+ *	domain's life
  * @user_data: struct iommu_hwpt_s390_kvm from userspace
  *
- * Takes a reference on the VM named by the data's kvm_fd for the domain's
- * lifetime, and the user to charge pins to (not limited if the caller has
- * CAP_IPC_LOCK, as in iommufd). The guest aperture [pba, pal]
- * must lie within the function's DMA aperture; the guest IOTA may be 0 (no
- * IOAT registered yet) or name an RTTO, RSTO or RFTO table.
+ * Binds the domain to the VM named by the data's kvm_fd for its lifetime
+ * (VM and kvm.ko references), records the user to charge pins to (not
+ * limited if the caller has CAP_IPC_LOCK, as in iommufd) and adopts the
+ * guest's registered IOAT: its IOTA (non-zero, designation type STO, RTTO,
+ * RSTO or RFTO) and aperture [pba, pal], which must lie within the
+ * function's DMA aperture. The mode (on demand, or pinned parent with
+ * IOMMU_HWPT_S390_KVM_PINNED_PARENT) is fixed for the domain's life.
  *
  * Context: process context (IOMMU_HWPT_ALLOC). May sleep.
- * Return: the domain, or ERR_PTR: -EOPNOTSUPP for flags, -EINVAL for
- * malformed data or an aperture outside the function's, -EBADF when kvm_fd
- * is not a KVM VM, -ENODEV without KVM or zPCI function, -EEXIST when the
- * VM already has a domain for that fh, -ENOMEM, -EFAULT.
+ * Return: the domain, or ERR_PTR: -EOPNOTSUPP for unknown flags,
+ * -EINVAL for a non-zero reserved field, a bad IOTA or an aperture outside
+ * the function's, -ENODEV without zPCI function or with kvm.ko not loaded,
+ * -EBADF when kvm_fd is not a KVM VM, -EPERM when the caller's mm is not
+ * the VM's, -EXDEV when vfio associated the device with another VM,
+ * -ENOMEM, -EFAULT.
  */
 struct iommu_domain *
 s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
+			    struct iommu_domain *parent,
 			    const struct iommu_user_data *user_data)
 {
+	const struct s390_kvm_iommu_kvm_ops *kvm_ops;
 	struct s390_kvm_iommu_domain *kdom;
+	struct s390_shadow_result res;
 	struct iommu_hwpt_s390_kvm data;
 	struct zpci_dev *zdev;
 	struct kvm *kvm;
@@ -779,7 +1024,9 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 					 IOMMU_HWPT_DATA_S390_KVM, pal);
 	if (rc)
 		return ERR_PTR(rc);
-	if (data.flags || data.__reserved)
+	if (data.flags & ~IOMMU_HWPT_S390_KVM_PINNED_PARENT)
+		return ERR_PTR(-EOPNOTSUPP);
+	if (data.__reserved || !data.iota)
 		return ERR_PTR(-EINVAL);
 
 	zdev = to_zpci_dev(dev);
@@ -788,20 +1035,29 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	if (!s390_kvm_iommu_aperture_ok(zdev, data.pba, data.pal))
 		return ERR_PTR(-EINVAL);
 
-	kvm = s390_kvm_iommu_kvm_get(data.kvm_fd);
-	if (IS_ERR(kvm))
-		return ERR_CAST(kvm);
+	kvm_ops = s390_kvm_iommu_kvm_ops_get();
+	if (!kvm_ops)
+		return ERR_PTR(-ENODEV);
+	kvm = s390_kvm_iommu_kvm_bind(kvm_ops, data.kvm_fd, zdev);
+	if (IS_ERR(kvm)) {
+		rc = PTR_ERR(kvm);
+		goto out_module;
+	}
 
 	kdom = kzalloc(sizeof(*kdom), GFP_KERNEL_ACCOUNT);
 	if (!kdom) {
 		rc = -ENOMEM;
 		goto out_kvm;
 	}
+	kdom->parent = parent;
 	kdom->dev = dev;
 	kdom->kvm = kvm;
+	kdom->kvm_ops = kvm_ops;
 	kdom->fh = data.fh;
+	kdom->pinned_parent = data.flags & IOMMU_HWPT_S390_KVM_PINNED_PARENT;
 	kdom->pba = data.pba;
 	kdom->pal = data.pal;
+	xa_init(&kdom->pins);
 	refcount_set(&kdom->users, 1);
 	mutex_init(&kdom->lock);
 	INIT_HLIST_NODE(&kdom->hnode);
@@ -809,14 +1065,10 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	rc = s390_shadow_init(&kdom->shadow, &s390_kvm_iommu_shadow_ops, kdom);
 	if (rc)
 		goto out_free;
-	if (data.iota) {
-		struct s390_shadow_result res = {};
-
-		/* Nothing is mapped yet, so there is nothing to release */
-		rc = s390_shadow_set_iota(&kdom->shadow, data.iota, &res);
-		if (rc)
-			goto out_shadow;
-	}
+	/* Nothing is mapped yet, so there is nothing to release */
+	rc = s390_shadow_set_iota(&kdom->shadow, data.iota, &res);
+	if (rc)
+		goto out_shadow;
 
 	kdom->domain = s390_iommu_domain_alloc_shadow(dev,
 						      &s390_kvm_iommu_domain_ops,
@@ -828,24 +1080,24 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	}
 	kdom->domain->geometry.aperture_start = zdev->start_dma;
 	kdom->domain->geometry.aperture_end = zdev->end_dma;
+	kdom->source_task = get_task_struct(current->group_leader);
 	kdom->user = get_uid(current_user());
 	kdom->account_user = !capable(CAP_IPC_LOCK);
 
-	rc = s390_kvm_iommu_publish(kdom);
-	if (rc)
-		goto out_uid;
-	s390_kvm_iommu_dbg_add(kdom);
+	s390_iommu_parent_link(parent, &kdom->parent_link);
+	mutex_lock(&s390_kvm_iommu_list_lock);
+	list_add_tail(&kdom->node, &s390_kvm_iommu_list);
+	mutex_unlock(&s390_kvm_iommu_list_lock);
 	return kdom->domain;
 
-out_uid:
-	free_uid(kdom->user);
-	s390_iommu_domain_free_shadow(kdom->domain);
 out_shadow:
 	s390_shadow_destroy(&kdom->shadow);
 out_free:
 	mutex_destroy(&kdom->lock);
 	kfree(kdom);
 out_kvm:
-	zpci_kvm_hook.kvm_put(kvm);
+	kvm_ops->put_kvm(kvm);
+out_module:
+	module_put(kvm_ops->owner);
 	return ERR_PTR(rc);
 }

@@ -830,6 +830,62 @@ int s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
 EXPORT_SYMBOL_GPL(s390_shadow_for_each);
 
 /**
+ * s390_shadow_unmap_gpa() - Remove the translations of a guest-physical range
+ * @sh: the shadow
+ * @first: first guest-physical address of the range (bytes)
+ * @last: last guest-physical address of the range (bytes, inclusive)
+ * @res: output, describes what changed (valid whatever the return value)
+ *
+ * Clears every valid shadow PTE that was built from a guest frame in
+ * [@first, @last], whatever IOVA maps it, and queues its release: for guest
+ * memory that goes away under the guest (a memslot deleted or moved, a range
+ * unmapped from the parent domain). The guest tables are not read; a later
+ * refresh of such an IOVA finds the frame no longer backed. The walk visits
+ * only valid shadow tables.
+ *
+ * Context: Process context, caller holds the mutex serializing all calls on
+ * @sh.  Does not sleep.
+ * Return: 0 when no such translation is left; -EAGAIN when the deferred
+ * release list is full: issue the host RPCIT for @res, call
+ * s390_shadow_release() and call again (the list then has room for at
+ * least 2048 entries, so every call makes progress).
+ */
+int s390_shadow_unmap_gpa(struct s390_shadow *sh, u64 first, u64 last,
+			  struct s390_shadow_result *res)
+{
+	unsigned int rtx, sx, px;
+	u64 *st, *pt, gpa;
+
+	memset(res, 0, sizeof(*res));
+	first &= SH_PAGE_MASK;
+	for (rtx = 0; rtx < SH_ENTRIES; rtx++) {
+		if (!sh_entry_valid(sh->root[rtx]))
+			continue;
+		st = sh_virt(sh, sh->root[rtx] & ZPCI_RTE_ADDR_MASK);
+		for (sx = 0; sx < SH_ENTRIES; sx++) {
+			if (!sh_entry_valid(st[sx]))
+				continue;
+			pt = sh_virt(sh, st[sx] & ZPCI_STE_ADDR_MASK);
+			for (px = 0; px < SH_PTES; px++) {
+				if (!sh_pte_valid(pt[px]))
+					continue;
+				gpa = sh_seen(pt)[px] & ZPCI_PTE_ADDR_MASK;
+				if (gpa < first || gpa > last)
+					continue;
+				if (sh->nr_gather == sh->max_gather)
+					return -EAGAIN;
+				sh_clear_pte(sh, pt, px,
+					     ((u64)rtx << SH_REG_SHIFT) |
+					     ((u64)sx << SH_SEG_SHIFT) |
+					     ((u64)px << SH_PAGE_SHIFT), res);
+			}
+		}
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(s390_shadow_unmap_gpa);
+
+/**
  * s390_shadow_root_phys() - physical address of the shadow root table
  * @sh: the shadow
  *

@@ -23,6 +23,11 @@
  *   unsigned long s390_shadow_release(struct s390_shadow *sh);
  *          After the host RPCIT covering res->start..res->end: perform the
  *          deferred unpins and table frees.  Returns pages unpinned.
+ *   int  s390_shadow_unmap_gpa(struct s390_shadow *sh, u64 first,
+ *                              u64 last, struct s390_shadow_result *res);
+ *          Remove every translation built from a guest frame in
+ *          [first, last] (memory leaving the guest).  -EAGAIN: host RPCIT,
+ *          release, call again.
  *   bool s390_shadow_lookup(struct s390_shadow *sh, u64 iova,
  *                           u64 *hpa, bool *prot);
  *          Test helper: current shadow translation of one IOVA.
@@ -158,5 +163,7 @@ u64 s390_shadow_root_phys(struct s390_shadow *sh);
 int s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
 			 int (*fn)(void *arg, u64 iova, u64 hpa, bool prot),
 			 void *arg);
+int s390_shadow_unmap_gpa(struct s390_shadow *sh, u64 first, u64 last,
+			  struct s390_shadow_result *res);
 
 #endif /* _S390_KVM_SHADOW_H */

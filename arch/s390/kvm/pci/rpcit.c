@@ -9,17 +9,20 @@
  */
 
 #include <linux/kvm_host.h>
+#include <linux/module.h>
+#include <asm/pci.h>
 #include <asm/pci_kvm_iommu.h>
 
 #include "kvm-s390.h"
+#include "../pci.h"
 #include "rpcit.h"
 
 /**
  * kvm_s390_handle_rpcit() - Handle an RPCIT intercept
  * @vcpu: the vCPU that executed RPCIT
  *
- * If the function handle in r1 belongs to a function whose KVM-bound IOMMU
- * domain serves this VM, performs the refresh in the kernel and answers the
+ * If the function handle in r1 belongs to a function attached to a KVM
+ * nested IOMMU domain of this VM, performs the refresh in the kernel and answers the
  * guest as the architecture defines: a privileged-operation exception in
  * problem state, a specification exception for an odd r2, otherwise a
  * condition code, with the status in r1 bits 32-39 on cc 1.
@@ -68,7 +71,7 @@ out:
 	return cc;
 }
 
-static struct kvm *kvm_s390_rpcit_kvm_get_file(struct file *file)
+static struct kvm *kvm_s390_rpcit_get_kvm_file(struct file *file)
 {
 	struct kvm *kvm;
 
@@ -80,46 +83,81 @@ static struct kvm *kvm_s390_rpcit_kvm_get_file(struct file *file)
 	return kvm;
 }
 
-static int kvm_s390_rpcit_read_guest(struct kvm *kvm, gpa_t gpa, void *data,
+static int kvm_s390_rpcit_read_guest(struct kvm *kvm, u64 gpa, void *data,
 				     unsigned long len)
 {
 	return kvm_read_guest(kvm, gpa, data, len);
 }
 
-static unsigned long kvm_s390_rpcit_gpa_to_hva(struct kvm *kvm, gpa_t gpa,
+static unsigned long kvm_s390_rpcit_gpa_to_hva(struct kvm *kvm, u64 gpa,
 					       bool *writable)
 {
 	return gfn_to_hva_prot(kvm, gpa_to_gfn(gpa), writable);
 }
 
+/* The VM vfio associated the function with, if any (comparison only) */
+static struct kvm *kvm_s390_rpcit_vfio_kvm(struct zpci_dev *zdev)
+{
+	struct kvm *kvm = NULL;
+
+#ifdef CONFIG_VFIO_PCI_ZDEV_KVM
+	mutex_lock(&zdev->kzdev_lock);
+	if (zdev->kzdev)
+		kvm = zdev->kzdev->kvm;
+	mutex_unlock(&zdev->kzdev_lock);
+#endif
+	return kvm;
+}
+
+static const struct s390_kvm_iommu_kvm_ops kvm_s390_rpcit_kvm_ops = {
+	.owner		= THIS_MODULE,
+	.get_kvm_file	= kvm_s390_rpcit_get_kvm_file,
+	.put_kvm	= kvm_put_kvm,
+	.read_guest	= kvm_s390_rpcit_read_guest,
+	.gpa_to_hva	= kvm_s390_rpcit_gpa_to_hva,
+	.vfio_kvm	= kvm_s390_rpcit_vfio_kvm,
+};
+
 /**
- * kvm_s390_rpcit_init() - Offer the VM services KVM-bound domains need
+ * kvm_s390_rpcit_flush_memslot() - A memslot is deleted or moved
+ * @kvm: the VM
+ * @slot: the memslot as it was, already invalid for lookups
  *
- * Fills the KVM part of zpci_kvm_hook: VM lookup by file with a reference,
- * its release, and guest memory access through the memslots (callers hold
- * kvm->srcu). The IOMMU side is built in and must not depend on kvm.ko.
+ * KVM nested IOMMU domains of @kvm drop the translations into the slot:
+ * the device can no longer reach memory that is no longer the guest's.
+ *
+ * Context: kvm_arch_flush_shadow_memslot(), kvm->slots_lock held. May sleep.
+ */
+void kvm_s390_rpcit_flush_memslot(struct kvm *kvm,
+				  struct kvm_memory_slot *slot)
+{
+	s390_kvm_iommu_flush_gpa(kvm, gfn_to_gpa(slot->base_gfn),
+				 (u64)slot->npages << PAGE_SHIFT);
+}
+
+/**
+ * kvm_s390_rpcit_init() - Offer the VM services KVM nested domains need
+ *
+ * Registers with the built-in IOMMU side: VM lookup by file with a
+ * reference, its release, guest memory access through the memslots
+ * (callers hold kvm->srcu) and the VM vfio associated a function with.
+ * Each domain holds a reference on this module, so kvm.ko cannot be
+ * unloaded while a domain could still call it.
  *
  * Context: kvm.ko initialization.
+ * Return: 0 or -EBUSY.
  */
-void kvm_s390_rpcit_init(void)
+int kvm_s390_rpcit_init(void)
 {
-	zpci_kvm_hook.read_guest = kvm_s390_rpcit_read_guest;
-	zpci_kvm_hook.gpa_to_hva = kvm_s390_rpcit_gpa_to_hva;
-	zpci_kvm_hook.kvm_put = kvm_put_kvm;
-	/* last: its presence tells the IOMMU side the others are set */
-	smp_store_release(&zpci_kvm_hook.kvm_get_file,
-			  kvm_s390_rpcit_kvm_get_file);
+	return s390_kvm_iommu_register_kvm(&kvm_s390_rpcit_kvm_ops);
 }
 
 /**
  * kvm_s390_rpcit_exit() - Withdraw the VM services
  *
- * No VM exists any more when kvm.ko unloads (each VM pins the module), so
- * no domain still uses the other callbacks.
- *
- * Context: kvm.ko exit.
+ * Context: kvm.ko exit; no domain exists (each holds a module reference).
  */
 void kvm_s390_rpcit_exit(void)
 {
-	WRITE_ONCE(zpci_kvm_hook.kvm_get_file, NULL);
+	s390_kvm_iommu_unregister_kvm();
 }
