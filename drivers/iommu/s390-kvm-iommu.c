@@ -708,63 +708,69 @@ static void s390_kvm_iommu_unhash(struct s390_kvm_iommu_domain *kdom)
 	mutex_unlock(&s390_kvm_iommu_table_lock);
 }
 
-/*
- * Enter the (kvm, fh) table for an attach, unless another device's domain
- * already serves that fh of that VM (a domain of the same device is being
- * replaced and leaves the table when it is detached).
- */
-static int s390_kvm_iommu_hash(struct s390_kvm_iommu_domain *kdom)
+/* Another device's domain serves @kdom's fh of @kdom's VM; table lock held */
+static bool s390_kvm_iommu_fh_taken(struct s390_kvm_iommu_domain *kdom)
 {
 	u32 key = s390_kvm_iommu_key(kdom->kvm, kdom->fh);
 	struct s390_kvm_iommu_domain *other;
-	int rc = 0;
 
-	mutex_lock(&s390_kvm_iommu_table_lock);
+	lockdep_assert_held(&s390_kvm_iommu_table_lock);
 	hash_for_each_possible(s390_kvm_iommu_table, other, hnode, key) {
 		if (other != kdom && other->kvm == kdom->kvm &&
-		    other->fh == kdom->fh && other->dev != kdom->dev) {
-			rc = -EEXIST;
-			goto out;
-		}
+		    other->fh == kdom->fh && other->dev != kdom->dev)
+			return true;
 	}
-	if (kdom->hashed)
+	return false;
+}
+
+/*
+ * Enter the (kvm, fh) table once attached. A domain of the same device that
+ * was replaced left it when it was detached; should another device's domain
+ * have taken the fh meanwhile, this one leaves the fh's RPCITs to userspace.
+ */
+static void s390_kvm_iommu_hash(struct s390_kvm_iommu_domain *kdom)
+{
+	mutex_lock(&s390_kvm_iommu_table_lock);
+	if (kdom->hashed || s390_kvm_iommu_fh_taken(kdom))
 		goto out;
 	/* an RCU reader may still walk a chain through the old node */
 	if (kdom->was_hashed)
 		synchronize_rcu();
-	hash_add_rcu(s390_kvm_iommu_table, &kdom->hnode, key);
+	hash_add_rcu(s390_kvm_iommu_table, &kdom->hnode,
+		     s390_kvm_iommu_key(kdom->kvm, kdom->fh));
 	kdom->hashed = true;
 out:
 	mutex_unlock(&s390_kvm_iommu_table_lock);
-	return rc;
 }
 
 static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
 					struct device *dev)
 {
 	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
+	bool taken;
 	int rc;
 
 	/* A KVM domain serves the one function it was allocated for */
 	if (dev != kdom->dev)
 		return -EINVAL;
-	rc = s390_kvm_iommu_hash(kdom);
-	if (rc)
-		return rc;
+	mutex_lock(&s390_kvm_iommu_table_lock);
+	taken = s390_kvm_iommu_fh_taken(kdom);
+	mutex_unlock(&s390_kvm_iommu_table_lock);
+	if (taken)
+		return -EEXIST;
 
 	/*
 	 * Detaches the current domain (a replaced KVM domain keeps its shadow)
 	 * and registers the shadow root as the function's IOAT
 	 */
 	rc = s390_iommu_attach_device(domain, dev);
-	if (rc) {
-		s390_kvm_iommu_unhash(kdom);
+	if (rc)
 		return rc;
-	}
 
 	mutex_lock(&kdom->lock);
 	kdom->zdev = to_zpci_dev(dev);
 	mutex_unlock(&kdom->lock);
+	s390_kvm_iommu_hash(kdom);
 	s390_kvm_iommu_dbg_add(kdom);
 	return 0;
 }

@@ -255,6 +255,55 @@ static void t_for_each(void)
 	env_fini(&e);
 }
 
+/* memory leaving the guest: every IOVA built from a frame in range goes */
+static void t_unmap_gpa(void)
+{
+	struct s390_shadow_result r;
+	unsigned long released = 0;
+	struct env e;
+	int i, rc, rounds = 0;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	/* frame 0x5000 at 3000 IOVAs (more than one release list), 0x6000 once */
+	for (i = 0; i < 3000; i++)
+		fg_map(&e.fg, e.iota, 3 * G_REG + (u64)i * G_PAGE, 0x5000, i & 1);
+	fg_map(&e.fg, e.iota, 5 * G_REG, 0x6000, false);
+	fg_map(&e.fg, e.iota, 5 * G_REG + G_PAGE, 0x7000, false);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), 0);
+	CHECK_EQ(e.sh.nr_pinned, 3002);
+
+	/* a range holding nothing changes nothing */
+	CHECK_EQ(s390_shadow_unmap_gpa(&e.sh, 0x100000, 0x1fffff, &r), 0);
+	CHECK(!r.changed);
+
+	/* [0x5000, 0x6fff]: 3001 entries, more than the 2048 release slots */
+	do {
+		rc = s390_shadow_unmap_gpa(&e.sh, 0x5000, 0x6fff, &r);
+		CHECK(rc == 0 || rc == -EAGAIN);
+		CHECK(r.removed || !r.changed);
+		/* the unpins wait for the caller's release */
+		CHECK_EQ(e.sh.nr_pinned, 3002 - released);
+		released += s390_shadow_release(&e.sh);
+		rounds++;
+	} while (rc == -EAGAIN && rounds < 10);
+	CHECK_EQ(rc, 0);
+	CHECK(rounds >= 2);
+	CHECK_EQ(released, 3001);
+	CHECK_EQ(e.sh.nr_pinned, 1);
+	expect_unmapped(&e, 3 * G_REG);
+	expect_unmapped(&e, 3 * G_REG + 2999 * G_PAGE);
+	expect_unmapped(&e, 5 * G_REG);
+	expect_map(&e, 5 * G_REG + G_PAGE, 0x7000, false);
+	check_accounting(&e);
+
+	/* the guest tables still name the frame: a refresh maps it again */
+	CHECK_EQ(refresh(&e, 5 * G_REG, G_PAGE, &r), 0);
+	expect_map(&e, 5 * G_REG, 0x6000, false);
+	CHECK_EQ(s390_shadow_release(&e.sh), 0);
+	env_fini(&e);
+}
+
 static void t_hw_format(void)
 {
 	struct s390_shadow_result r;
@@ -1252,6 +1301,7 @@ static const struct {
 	{ "basic_map", t_basic_map },
 	{ "hw_format", t_hw_format },
 	{ "for_each", t_for_each },
+	{ "unmap_gpa", t_unmap_gpa },
 	{ "unchanged_no_pin", t_unchanged_no_pin },
 	{ "remap_order", t_remap_order },
 	{ "invalid_pte_deferred", t_invalid_pte_deferred },
