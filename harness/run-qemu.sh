@@ -31,7 +31,7 @@ rm -f "$B/logs/run-$mode$TAG.writeback"
 # mkinitramfs.sh needs, build/initramfs.funcs); function 0 is build/disk.img,
 # the others get small scratch images (vfio1, vfio2, ...)
 NF=${ZPCI_FUNCS:-$(cat "$B/initramfs.funcs" 2>/dev/null || echo 1)}
-QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp ${SMP:-2} -m ${MEM:-1024}
+QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp ${SMP:-2} -m ${MEM:-5120}
       -nographic -no-reboot -net none -action panic=exit-failure
       -kernel "$KERNEL" -initrd "$INITRD"
       -append "console=ttysclp0 panic=-1 zpci.mode=$mode zpci.test_timeout=$TEST_TMO ${KERNEL_CMDLINE:-}"
