@@ -81,10 +81,15 @@ struct zvm {
 	void *map_base;		/* for munmap */
 	size_t map_len;
 	/* page allocator */
-	uint64_t tbl_next;	/* bump allocator for tables: [1 MiB, data_start) */
+	uint64_t tbl_next;	/* bump allocator for tables: [1 MiB, tbl_end) */
+	uint64_t tbl_end;
 	uint64_t data_start;	/* scattered data pages: [data_start, mem_size) */
 	uint64_t data_pages;
 	uint64_t data_idx;
+	/* optional second memslot (slot 1) for data pages, see zvm_add_data_slot() */
+	uint8_t *hi_mem;	/* host view of guest-physical hi_gpa */
+	uint64_t hi_gpa;
+	uint64_t hi_size;
 };
 
 struct zrpcit {
@@ -102,10 +107,20 @@ int zvm_create(struct zvm *vm, uint64_t mem_size);
 void zvm_destroy(struct zvm *vm);
 static inline void *zvm_ptr(struct zvm *vm, uint64_t gpa)
 {
+	if (vm->hi_mem && gpa >= vm->hi_gpa && gpa - vm->hi_gpa < vm->hi_size)
+		return vm->hi_mem + (gpa - vm->hi_gpa);
 	return vm->mem + gpa;
 }
 
-/* zeroed, aligned guest memory for tables/rings; 0 on exhaustion */
+/*
+ * Add memslot 1 at guest-physical @gpa (1 MiB aligned, @size bytes) and take
+ * every later zvm_alloc_scattered_page() from it. Pinned-parent and direct-map
+ * configurations put the guest's DMA data there, inside the host function's
+ * DMA aperture, so the parent IOAS can map it at IOVA = GPA.
+ */
+int zvm_add_data_slot(struct zvm *vm, uint64_t gpa, uint64_t size);
+
+/* zeroed, aligned guest memory for tables/rings (slot 0); 0 on exhaustion */
 uint64_t zvm_alloc(struct zvm *vm, uint64_t size, uint64_t align);
 /* one zeroed 4 KiB page, taken from the data area in a scattered order */
 uint64_t zvm_alloc_scattered_page(struct zvm *vm);
@@ -168,17 +183,35 @@ struct zdev {
 	int devfd;
 	uint32_t dev_id;
 	uint32_t ioas_id;
+	uint32_t parent_id;	/* IOMMU_HWPT_ALLOC_NEST_PARENT hwpt on ioas_id */
 	uint64_t start_dma;	/* VFIO_DEVICE_INFO_CAP_ZPCI_BASE */
 	uint64_t end_dma;
 	uint32_t host_fh;
 	bool have_zpci_info;
 };
 
-/* open /dev/iommu + the vfio cdev, bind, allocate an (empty) IOAS */
+/*
+ * open /dev/iommu + the vfio cdev, bind, allocate an (empty) IOAS and a
+ * nest-parent hwpt on it (d->parent_id)
+ */
 int zdev_open(struct zdev *d, const char *path);
+/*
+ * zdev_open() with options: bind to a duplicate of @iommufd instead of a new
+ * /dev/iommu when @iommufd >= 0; when @kvm_vfio_fd >= 0 (a KVM_DEV_TYPE_VFIO
+ * device, zvm_vfio_device()), add the cdev to it before the bind, as a VMM
+ * associates a device with its VM
+ */
+int zdev_open_ext(struct zdev *d, const char *path, int iommufd, int kvm_vfio_fd);
 void zdev_close(struct zdev *d);
+/* s390 KVM nested hwpt on d->parent_id, on-demand mode */
 int zdev_hwpt_alloc(struct zdev *d, int kvm_fd, uint32_t fh, uint64_t iota,
 		    uint64_t pba, uint64_t pal, uint32_t *hwpt_id);
+/* the same with struct iommu_hwpt_s390_kvm flags (IOMMU_HWPT_S390_KVM_*) */
+int zdev_hwpt_alloc_flags(struct zdev *d, int kvm_fd, uint32_t fh, uint32_t flags,
+			  uint64_t iota, uint64_t pba, uint64_t pal, uint32_t *hwpt_id);
+/* IOMMU_IOAS_MAP of [hva, hva + size) at IOVA = gpa into the parent's IOAS */
+int zdev_parent_map(struct zdev *d, void *hva, uint64_t gpa, uint64_t size);
+int zdev_parent_unmap(struct zdev *d, uint64_t gpa, uint64_t size);
 int zdev_attach(struct zdev *d, uint32_t pt_id);
 int zdev_detach(struct zdev *d);
 int zdev_destroy_obj(struct zdev *d, uint32_t id);
@@ -189,6 +222,33 @@ int zdev_refresh(struct zdev *d, uint32_t hwpt_id, uint64_t iova, uint64_t len,
 		 int *cc, int *status);
 /* guest aperture to use: [start_dma, end_dma] clipped to what RTTO covers */
 void zdev_aperture(const struct zdev *d, uint64_t *pba, uint64_t *pal);
+
+/* a KVM_DEV_TYPE_VFIO device of the VM (fd), or -errno */
+int zvm_vfio_device(struct zvm *vm);
+
+/* ------------------------- test-only debugfs view of a nested hwpt's shadow */
+
+/*
+ * /sys/kernel/debug/s390-kvm-iommu/<tgid>-<fh>: exists only while the nested
+ * hwpt of (this process's VM, fh) is attached. First line "pinned P entries
+ * E", then "<iova> <hpa> ro|rw" for each valid shadow PTE in the range last
+ * written to it ("<start> <last>").
+ */
+struct zshadow_ent {
+	uint64_t iova;
+	uint64_t hpa;
+	bool ro;
+};
+
+void zshadow_path(char *buf, size_t len, uint32_t fh);
+/*
+ * Read the shadow of [start, last]: up to max entries into e (may be NULL
+ * with max 0), *pinned and *entries from the first line (either may be
+ * NULL). Returns the number of entries in the range (even beyond max), or
+ * -errno: -ENOENT when the file does not exist (hwpt not attached).
+ */
+long zshadow_read(uint32_t fh, uint64_t start, uint64_t last,
+		  struct zshadow_ent *e, long max, long *pinned, long *entries);
 
 /* ---------------------------------- one VM + tables + device + s390 hwpt */
 
@@ -209,6 +269,16 @@ struct zsetup {
 /* 0, ZSETUP_SKIP or -errno; allocates the hwpt with the guest IOTA, attaches if asked */
 int zsetup_init(struct zsetup *s, bool attach);
 void zsetup_fini(struct zsetup *s);
+/*
+ * Guest IOAT re-registration: a new nested hwpt for (VM, ZPCI_GUEST_FH) with
+ * iota/pba/pal, attached in place of the current one (a replace when one is
+ * attached), which is then destroyed; with old_hwpt the old one is handed to
+ * the caller instead (still allocated, detached). s->hwpt is the new one.
+ */
+int zsetup_reregister(struct zsetup *s, uint64_t iota, uint64_t pba, uint64_t pal,
+		      uint32_t *old_hwpt);
+/* guest IOAT deregistration: detach (the hwpt keeps its shadow and pins) */
+int zsetup_deregister(struct zsetup *s);
 /* map n scattered guest pages at iova / invalidate n PTEs */
 int zsetup_map(struct zsetup *s, uint64_t iova, int n, bool ro);
 int zsetup_unmap(struct zsetup *s, uint64_t iova, int n);

@@ -88,7 +88,8 @@ int zvm_create(struct zvm *vm, uint64_t mem_size)
 	}
 
 	vm->tbl_next = ZVM_TABLE_AREA_START;
-	vm->data_start = ZVM_TABLE_AREA_START + ZVM_TABLE_AREA_SIZE;
+	vm->tbl_end = ZVM_TABLE_AREA_START + ZVM_TABLE_AREA_SIZE;
+	vm->data_start = vm->tbl_end;
 	vm->data_pages = (mem_size - vm->data_start) / ZPCI_PAGE_SIZE;
 	vm->data_idx = 0;
 	return 0;
@@ -111,17 +112,50 @@ void zvm_destroy(struct zvm *vm)
 		close(vm->kvm_fd);
 	if (vm->map_base)
 		munmap(vm->map_base, vm->map_len);
+	if (vm->hi_mem)
+		munmap(vm->hi_mem, vm->hi_size);
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = -1;
 	vm->vm_fd = -1;
 	vm->vcpu_fd = -1;
 }
 
+int zvm_add_data_slot(struct zvm *vm, uint64_t gpa, uint64_t size)
+{
+	struct kvm_userspace_memory_region region;
+	void *p;
+
+	if ((gpa | size) & (ZPCI_MIB - 1) || !size || vm->hi_mem)
+		return -EINVAL;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return neg_errno();
+	memset(&region, 0, sizeof(region));
+	region.slot = 1;
+	region.guest_phys_addr = gpa;
+	region.memory_size = size;
+	region.userspace_addr = (uintptr_t)p;
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region)) {
+		int ret = neg_errno();
+
+		munmap(p, size);
+		return ret;
+	}
+	vm->hi_mem = p;
+	vm->hi_gpa = gpa;
+	vm->hi_size = size;
+	vm->data_start = gpa;
+	vm->data_pages = size / ZPCI_PAGE_SIZE;
+	vm->data_idx = 0;
+	return 0;
+}
+
 uint64_t zvm_alloc(struct zvm *vm, uint64_t size, uint64_t align)
 {
 	uint64_t gpa = (vm->tbl_next + align - 1) & ~(align - 1);
 
-	if (gpa + size > vm->data_start)
+	if (gpa + size > vm->tbl_end)
 		return 0;
 	vm->tbl_next = gpa + size;
 	memset(zvm_ptr(vm, gpa), 0, size);
@@ -495,20 +529,49 @@ static void zdev_read_zpci_info(struct zdev *d)
 
 int zdev_open(struct zdev *d, const char *path)
 {
+	return zdev_open_ext(d, path, -1, -1);
+}
+
+static int zvm_vfio_file_add(int kvm_vfio_fd, int devfd)
+{
+	int32_t fd = devfd;
+	struct kvm_device_attr attr = {
+		.group = KVM_DEV_VFIO_FILE,
+		.attr = KVM_DEV_VFIO_FILE_ADD,
+		.addr = (uintptr_t)&fd,
+	};
+
+	return ioctl(kvm_vfio_fd, KVM_SET_DEVICE_ATTR, &attr) ? neg_errno() : 0;
+}
+
+int zdev_open_ext(struct zdev *d, const char *path, int iommufd, int kvm_vfio_fd)
+{
 	struct vfio_device_bind_iommufd bind;
 	struct iommu_ioas_alloc ioas;
+	struct iommu_hwpt_alloc parent;
 	int ret;
 
 	memset(d, 0, sizeof(*d));
 	d->iommufd = -1;
 	d->devfd = -1;
 
-	d->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (iommufd >= 0)
+		d->iommufd = fcntl(iommufd, F_DUPFD_CLOEXEC, 0);
+	else
+		d->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
 	if (d->iommufd < 0)
 		goto fail;
 	d->devfd = open(path ? path : ZPCI_VFIO_DEV, O_RDWR | O_CLOEXEC);
 	if (d->devfd < 0)
 		goto fail;
+	/* vdev->kvm is only set when the association precedes the bind */
+	if (kvm_vfio_fd >= 0) {
+		ret = zvm_vfio_file_add(kvm_vfio_fd, d->devfd);
+		if (ret) {
+			zdev_close(d);
+			return ret;
+		}
+	}
 
 	memset(&bind, 0, sizeof(bind));
 	bind.argsz = sizeof(bind);
@@ -522,6 +585,16 @@ int zdev_open(struct zdev *d, const char *path)
 	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &ioas))
 		goto fail;
 	d->ioas_id = ioas.out_ioas_id;
+
+	memset(&parent, 0, sizeof(parent));
+	parent.size = sizeof(parent);
+	parent.flags = IOMMU_HWPT_ALLOC_NEST_PARENT;
+	parent.dev_id = d->dev_id;
+	parent.pt_id = d->ioas_id;
+	parent.data_type = IOMMU_HWPT_DATA_NONE;
+	if (ioctl(d->iommufd, IOMMU_HWPT_ALLOC, &parent))
+		goto fail;
+	d->parent_id = parent.out_hwpt_id;
 
 	zdev_read_zpci_info(d);
 	return 0;
@@ -544,12 +617,19 @@ void zdev_close(struct zdev *d)
 int zdev_hwpt_alloc(struct zdev *d, int kvm_fd, uint32_t fh, uint64_t iota,
 		    uint64_t pba, uint64_t pal, uint32_t *hwpt_id)
 {
+	return zdev_hwpt_alloc_flags(d, kvm_fd, fh, 0, iota, pba, pal, hwpt_id);
+}
+
+int zdev_hwpt_alloc_flags(struct zdev *d, int kvm_fd, uint32_t fh, uint32_t flags,
+			  uint64_t iota, uint64_t pba, uint64_t pal, uint32_t *hwpt_id)
+{
 	struct iommu_hwpt_s390_kvm data;
 	struct iommu_hwpt_alloc cmd;
 
 	memset(&data, 0, sizeof(data));
 	data.kvm_fd = kvm_fd;
 	data.fh = fh;
+	data.flags = flags;
 	data.iota = iota;
 	data.pba = pba;
 	data.pal = pal;
@@ -558,7 +638,7 @@ int zdev_hwpt_alloc(struct zdev *d, int kvm_fd, uint32_t fh, uint64_t iota,
 	cmd.size = sizeof(cmd);
 	cmd.flags = 0;
 	cmd.dev_id = d->dev_id;
-	cmd.pt_id = d->ioas_id;
+	cmd.pt_id = d->parent_id;
 	cmd.data_type = IOMMU_HWPT_DATA_S390_KVM;
 	cmd.data_len = sizeof(data);
 	cmd.data_uptr = (uintptr_t)&data;
@@ -566,6 +646,33 @@ int zdev_hwpt_alloc(struct zdev *d, int kvm_fd, uint32_t fh, uint64_t iota,
 		return neg_errno();
 	*hwpt_id = cmd.out_hwpt_id;
 	return 0;
+}
+
+int zdev_parent_map(struct zdev *d, void *hva, uint64_t gpa, uint64_t size)
+{
+	struct iommu_ioas_map map;
+
+	memset(&map, 0, sizeof(map));
+	map.size = sizeof(map);
+	map.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+		    IOMMU_IOAS_MAP_WRITEABLE;
+	map.ioas_id = d->ioas_id;
+	map.user_va = (uintptr_t)hva;
+	map.length = size;
+	map.iova = gpa;
+	return ioctl(d->iommufd, IOMMU_IOAS_MAP, &map) ? neg_errno() : 0;
+}
+
+int zdev_parent_unmap(struct zdev *d, uint64_t gpa, uint64_t size)
+{
+	struct iommu_ioas_unmap unmap;
+
+	memset(&unmap, 0, sizeof(unmap));
+	unmap.size = sizeof(unmap);
+	unmap.ioas_id = d->ioas_id;
+	unmap.iova = gpa;
+	unmap.length = size;
+	return ioctl(d->iommufd, IOMMU_IOAS_UNMAP, &unmap) ? neg_errno() : 0;
 }
 
 int zdev_attach(struct zdev *d, uint32_t pt_id)
@@ -620,7 +727,6 @@ int zdev_refresh(struct zdev *d, uint32_t hwpt_id, uint64_t iova, uint64_t len,
 	int ret;
 
 	memset(&e, 0, sizeof(e));
-	e.op = IOMMU_S390_KVM_OP_REFRESH;
 	e.iova = iova;
 	e.len = len;
 	e.cc = 0xff;
@@ -643,6 +749,72 @@ void zdev_aperture(const struct zdev *d, uint64_t *pba, uint64_t *pal)
 		end = (1ULL << 42) - 1;
 	*pba = start;
 	*pal = end;
+}
+
+int zvm_vfio_device(struct zvm *vm)
+{
+	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
+
+	if (ioctl(vm->vm_fd, KVM_CREATE_DEVICE, &cd))
+		return neg_errno();
+	return cd.fd;
+}
+
+/* ------------------------------------------------------ debugfs view */
+
+void zshadow_path(char *buf, size_t len, uint32_t fh)
+{
+	snprintf(buf, len, "/sys/kernel/debug/s390-kvm-iommu/%d-%08x", getpid(), fh);
+}
+
+long zshadow_read(uint32_t fh, uint64_t start, uint64_t last,
+		  struct zshadow_ent *e, long max, long *pinned, long *entries)
+{
+	unsigned long long a, b;
+	char path[96], cmd[64], line[128], prot[8];
+	long n = 0;
+	FILE *f;
+	int fd;
+
+	if (pinned)
+		*pinned = -1;
+	if (entries)
+		*entries = -1;
+	zshadow_path(path, sizeof(path), fh);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return neg_errno();
+	snprintf(cmd, sizeof(cmd), "0x%llx 0x%llx", (unsigned long long)start,
+		 (unsigned long long)last);
+	if (write(fd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) {
+		close(fd);
+		return -EIO;
+	}
+	lseek(fd, 0, SEEK_SET);
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		long p, en;
+
+		if (sscanf(line, "pinned %ld entries %ld", &p, &en) == 2) {
+			if (pinned)
+				*pinned = p;
+			if (entries)
+				*entries = en;
+		} else if (sscanf(line, "%llx %llx %7s", &a, &b, prot) == 3) {
+			if (n < max) {
+				e[n].iova = a;
+				e[n].hpa = b;
+				e[n].ro = !strcmp(prot, "ro");
+			}
+			n++;
+		}
+	}
+	fclose(f);
+	return n;
 }
 
 /* ------------------------------------------------------ zsetup */
@@ -689,6 +861,42 @@ int zsetup_init(struct zsetup *s, bool attach)
 		s->attached = true;
 	}
 	return 0;
+}
+
+int zsetup_reregister(struct zsetup *s, uint64_t iota, uint64_t pba, uint64_t pal,
+		      uint32_t *old_hwpt)
+{
+	uint32_t id, old = s->hwpt;
+	bool had = s->have_hwpt;
+	int ret;
+
+	ret = zdev_hwpt_alloc(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH, iota, pba, pal, &id);
+	if (ret)
+		return ret;
+	ret = zdev_attach(&s->d, id);
+	if (ret) {
+		zdev_destroy_obj(&s->d, id);
+		return ret;
+	}
+	s->attached = true;
+	s->hwpt = id;
+	s->have_hwpt = true;
+	s->pba = pba;
+	s->pal = pal;
+	if (old_hwpt)
+		*old_hwpt = had ? old : 0;
+	else if (had)
+		ret = zdev_destroy_obj(&s->d, old);
+	return ret;
+}
+
+int zsetup_deregister(struct zsetup *s)
+{
+	int ret = zdev_detach(&s->d);
+
+	if (!ret)
+		s->attached = false;
+	return ret;
 }
 
 void zsetup_fini(struct zsetup *s)
