@@ -6,8 +6,11 @@
  * operation, specification), out-of-range and table errors (cc 1 status 8,
  * nothing pinned), memlock exhaustion (cc 1 status 16, recovered by a global
  * refresh), unknown or foreign function handles (exit to userspace), and the
- * iommufd side: SET_IOAT / CLEAR_IOAT / REFRESH through IOMMU_HWPT_INVALIDATE,
- * IOMMU_IOAS_MAP refused on the linked IOAS, duplicate (kvm, fh) refused.
+ * iommufd side of the nested model: a guest IOAT (re)registration is a new
+ * nested hwpt attached in place of the old one, a deregistration a detach
+ * (the shadow and its pins stay until the hwpt is destroyed), REFRESH through
+ * IOMMU_HWPT_INVALIDATE, the parent IOAS limited to the host aperture, one
+ * attached hwpt per (VM, fh), and the errnos of allocation and invalidation.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
@@ -28,6 +32,7 @@
 
 #define MEM_SIZE	ZSETUP_MEM
 #define OTHER_FH	0x80009999u
+#define OTHER_VFIO_DEV	"/dev/vfio/devices/vfio1"
 
 static bool pins_ok(struct __test_metadata *_metadata, struct zsetup *s, long pages)
 {
@@ -274,22 +279,19 @@ TEST_F(zpci, table_origin_outside_memslot)
 	ASSERT_PINS(s, 1);
 }
 
-/* the IOTA itself points outside the memslot */
+/*
+ * The IOTA itself points outside the memslot: memslots change, so this is
+ * only found by a refresh (cc 1 status 8), or refused up front with EINVAL
+ */
 TEST_F(zpci, iota_outside_memslot)
 {
 	struct zsetup *s = &self->s;
-	struct iommu_hwpt_s390_kvm_invalidate e;
 	int ret;
 
-	memset(&e, 0, sizeof(e));
-	e.op = IOMMU_S390_KVM_OP_SET_IOAT;
-	e.iota = 0x7ff00000000ULL | ZT_IOTA_DT_RT;
-	e.pba = s->pba;
-	e.pal = s->pal;
-	ret = zdev_invalidate(&s->d, s->hwpt, &e);
+	ret = zsetup_reregister(s, 0x7ff00000000ULL | ZT_IOTA_DT_RT, s->pba, s->pal, NULL);
 	if (ret) {
-		/* refusing the IOTA up front is fine too */
-		TH_LOG("SET_IOAT with an IOTA outside the memslot refused: %s", strerror(-ret));
+		ASSERT_EQ(-EINVAL, ret) TH_LOG("refused with %s", strerror(-ret));
+		TH_LOG("nested hwpt with an IOTA outside the memslot refused: EINVAL");
 	} else {
 		ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 1,
 			     ZPCI_STATUS_ERROR);
@@ -297,16 +299,12 @@ TEST_F(zpci, iota_outside_memslot)
 	ASSERT_PINS(s, 0);
 }
 
+/* guest IOAT re-registration: new nested hwpt, replace, destroy the old one */
 static void set_ioat(struct __test_metadata *_metadata, struct zsetup *s, uint64_t iota)
 {
-	struct iommu_hwpt_s390_kvm_invalidate e;
+	int ret = zsetup_reregister(s, iota, s->pba, s->pal, NULL);
 
-	memset(&e, 0, sizeof(e));
-	e.op = IOMMU_S390_KVM_OP_SET_IOAT;
-	e.iota = iota;
-	e.pba = s->pba;
-	e.pal = s->pal;
-	ASSERT_EQ(0, zdev_invalidate(&s->d, s->hwpt, &e));
+	ASSERT_EQ(0, ret) TH_LOG("re-registration: %s", strerror(-ret));
 }
 
 /* a 16 KiB region table with every entry invalid */
@@ -351,7 +349,7 @@ TEST_F(zpci, rsto_rfto_guest_tables)
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 2);
 
-	/* RFTO: one more level; the re-registration drops the pins first */
+	/* RFTO: one more level; the old hwpt, destroyed after the replace, takes its pins */
 	zt_set(&rfe[0], rs | 0xc | ZT_LEN_RTX);
 	set_ioat(_metadata, s, rf | (3 << 2));
 	ASSERT_PINS(s, 0);
@@ -486,24 +484,30 @@ TEST_F(zpci, fh_of_other_vm_exits)
 	ASSERT_PINS(s, 1);
 }
 
-/* SET_IOAT: a new table replaces the old one and drops its pins */
-TEST_F(zpci, set_ioat_drops_old_pins)
+/*
+ * Re-registration with a new table: the new hwpt replaces the old one at
+ * attach; the old one keeps its pins until it is destroyed
+ */
+TEST_F(zpci, reregister_destroy_drops_old_pins)
 {
 	struct zsetup *s = &self->s;
-	struct iommu_hwpt_s390_kvm_invalidate e;
 	struct ztables t2;
+	uint32_t old;
+	long pinned, entries;
 
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 6, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 6 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 6);
 
 	ASSERT_EQ(0, zt_init(&t2, &s->vm));
-	memset(&e, 0, sizeof(e));
-	e.op = IOMMU_S390_KVM_OP_SET_IOAT;
-	e.iota = zt_iota(&t2);
-	e.pba = s->pba;
-	e.pal = s->pal;
-	ASSERT_EQ(0, zdev_invalidate(&s->d, s->hwpt, &e));
+	ASSERT_EQ(0, zsetup_reregister(s, zt_iota(&t2), s->pba, s->pal, &old));
+	ASSERT_NE(0, old);
+	/* the view is the attached (new, empty) hwpt's */
+	ASSERT_EQ(0, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, NULL, 0, &pinned, &entries));
+	ASSERT_EQ(0, pinned);
+	ASSERT_EQ(0, entries);
+	ASSERT_PINS(s, 6);
+	ASSERT_EQ(0, zdev_destroy_obj(&s->d, old));
 	ASSERT_PINS(s, 0);
 
 	/* the new table is empty: a refresh pins nothing */
@@ -515,18 +519,15 @@ TEST_F(zpci, set_ioat_drops_old_pins)
 	ASSERT_PINS(s, 1);
 }
 
-/* SET_IOAT with a smaller aperture: ranges outside are refused */
-TEST_F(zpci, set_ioat_new_aperture)
+/* re-registration with a smaller aperture: ranges outside are refused */
+TEST_F(zpci, reregister_new_aperture)
 {
 	struct zsetup *s = &self->s;
-	struct iommu_hwpt_s390_kvm_invalidate e;
+	uint64_t pba = s->pba;
 
-	memset(&e, 0, sizeof(e));
-	e.op = IOMMU_S390_KVM_OP_SET_IOAT;
-	e.iota = zt_iota(&s->t);
-	e.pba = s->pba + ZPCI_MIB;
-	e.pal = s->pba + 2 * ZPCI_MIB - 1;
-	ASSERT_EQ(0, zdev_invalidate(&s->d, s->hwpt, &e));
+	ASSERT_EQ(0, zsetup_reregister(s, zt_iota(&s->t), pba + ZPCI_MIB,
+				       pba + 2 * ZPCI_MIB - 1, NULL));
+	s->pba = pba;	/* the tests below address the original base */
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	ASSERT_EQ(0, zsetup_map(s, s->pba + ZPCI_MIB, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
@@ -534,36 +535,60 @@ TEST_F(zpci, set_ioat_new_aperture)
 	ASSERT_PINS(s, 1);
 }
 
-/* CLEAR_IOAT drops every pin; SET_IOAT again brings the mapping back */
-TEST_F(zpci, clear_ioat)
+/*
+ * Deregistration (detach) keeps the shadow and its pins; while detached the
+ * fh is not served in the kernel (the RPCIT exits to userspace), REFRESH
+ * fails with ENODEV and the debugfs view is gone. Attached again, the same
+ * hwpt translates as before without pinning anything more.
+ */
+TEST_F(zpci, detach_keeps_shadow)
 {
 	struct zsetup *s = &self->s;
-	struct iommu_hwpt_s390_kvm_invalidate e;
+	struct zshadow_ent before[5], after[5];
+	long pinned, entries;
 	struct zrpcit r;
+	int i, cc, status;
 
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 5, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 5 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 5);
+	ASSERT_EQ(5, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, before, 5, &pinned,
+				  &entries));
+	ASSERT_EQ(5, pinned);
+	ASSERT_EQ(5, entries);
 
-	memset(&e, 0, sizeof(e));
-	e.op = IOMMU_S390_KVM_OP_CLEAR_IOAT;
-	ASSERT_EQ(0, zdev_invalidate(&s->d, s->hwpt, &e));
-	ASSERT_PINS(s, 0);
-
-	/* no translation registered: whatever the answer, nothing may be pinned */
+	ASSERT_EQ(0, zsetup_deregister(s));
+	ASSERT_PINS(s, 5);
+	ASSERT_EQ(-ENOENT, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, NULL, 0, NULL,
+					NULL));
+	ASSERT_EQ(-ENODEV, zdev_refresh(&s->d, s->hwpt, s->pba, 5 * ZPCI_PAGE_SIZE,
+					&cc, &status));
 	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, 5 * ZPCI_PAGE_SIZE, &r));
-	TH_LOG("RPCIT without IOAT: exit %s cc %d status %d",
-	       zvm_exit_name(r.exit_reason), r.cc, r.status);
-	ASSERT_PINS(s, 0);
+	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
+		TH_LOG("RPCIT while detached: exit %s cc %d status %d",
+		       zvm_exit_name(r.exit_reason), r.cc, r.status);
+	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	ASSERT_PINS(s, 5);
 
-	memset(&e, 0, sizeof(e));
-	e.op = IOMMU_S390_KVM_OP_SET_IOAT;
-	e.iota = zt_iota(&s->t);
-	e.pba = s->pba;
-	e.pal = s->pal;
-	ASSERT_EQ(0, zdev_invalidate(&s->d, s->hwpt, &e));
+	/* attached again: the same translations, nothing pinned twice */
+	ASSERT_EQ(0, zdev_attach(&s->d, s->hwpt));
+	s->attached = true;
+	ASSERT_EQ(5, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, after, 5, &pinned,
+				  &entries));
+	ASSERT_EQ(5, pinned);
+	for (i = 0; i < 5; i++) {
+		ASSERT_EQ(before[i].iova, after[i].iova);
+		ASSERT_EQ(before[i].hpa, after[i].hpa);
+		ASSERT_EQ(before[i].ro, after[i].ro);
+	}
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 5 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 5);
+
+	/* destroying the hwpt releases them */
+	ASSERT_EQ(0, zsetup_deregister(s));
+	ASSERT_EQ(0, zdev_destroy_obj(&s->d, s->hwpt));
+	s->have_hwpt = false;
+	ASSERT_PINS(s, 0);
 }
 
 /* IOMMU_HWPT_INVALIDATE REFRESH answers exactly what RPCIT answers */
@@ -610,138 +635,169 @@ TEST_F(zpci, invalidate_refresh_matches_rpcit)
 	ASSERT_PINS(s, 0);
 }
 
-/* flags must be 0, unknown ops are refused */
+/* entry flags and __reserved must be 0 (EOPNOTSUPP); wrong data_type: EINVAL */
 TEST_F(zpci, invalidate_rejects_bad_entries)
 {
 	struct zsetup *s = &self->s;
 	struct iommu_hwpt_s390_kvm_invalidate e;
+	struct iommu_hwpt_invalidate cmd;
 
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	memset(&e, 0, sizeof(e));
-	e.op = IOMMU_S390_KVM_OP_REFRESH;
 	e.flags = 1;
 	e.iova = s->pba;
 	e.len = ZPCI_PAGE_SIZE;
-	ASSERT_NE(0, zdev_invalidate(&s->d, s->hwpt, &e));
-	memset(&e, 0, sizeof(e));
-	e.op = 77;
-	ASSERT_NE(0, zdev_invalidate(&s->d, s->hwpt, &e));
+	ASSERT_EQ(-EOPNOTSUPP, zdev_invalidate(&s->d, s->hwpt, &e));
+	e.flags = 0;
+	e.__reserved = 1;
+	ASSERT_EQ(-EOPNOTSUPP, zdev_invalidate(&s->d, s->hwpt, &e));
+	ASSERT_PINS(s, 0);
+
+	e.__reserved = 0;
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.size = sizeof(cmd);
+	cmd.hwpt_id = s->hwpt;
+	cmd.data_uptr = (uintptr_t)&e;
+	cmd.data_type = IOMMU_HWPT_INVALIDATE_DATA_VTD_S1;
+	cmd.entry_len = sizeof(e);
+	cmd.entry_num = 1;
+	ASSERT_EQ(-1, ioctl(s->d.iommufd, IOMMU_HWPT_INVALIDATE, &cmd));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_PINS(s, 0);
+
+	/* a good entry still works */
+	ASSERT_EQ(0, zdev_invalidate(&s->d, s->hwpt, &e));
+	ASSERT_EQ(0, e.cc);
+	ASSERT_PINS(s, 1);
 }
 
-/* the linked IOAS is not for mapping */
-TEST_F(zpci, ioas_map_refused)
+/* IOMMU_HWPT_INVALIDATE from a process whose mm is not the VM's: EPERM */
+TEST_F(zpci, invalidate_from_other_mm)
 {
 	struct zsetup *s = &self->s;
-	struct iommu_ioas_map map;
-	void *buf;
+	int status, cc, st;
+	pid_t pid;
 
-	buf = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		   -1, 0);
-	ASSERT_NE(MAP_FAILED, buf);
-	memset(&map, 0, sizeof(map));
-	map.size = sizeof(map);
-	map.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-		    IOMMU_IOAS_MAP_WRITEABLE;
-	map.ioas_id = s->d.ioas_id;
-	map.user_va = (uintptr_t)buf;
-	map.length = 0x10000;
-	map.iova = s->pba;
-	ASSERT_EQ(-1, ioctl(s->d.iommufd, IOMMU_IOAS_MAP, &map));
-	ASSERT_EQ(EOPNOTSUPP, errno);
-	/* without FIXED_IOVA too */
-	map.flags = IOMMU_IOAS_MAP_READABLE;
-	ASSERT_EQ(-1, ioctl(s->d.iommufd, IOMMU_IOAS_MAP, &map));
-	ASSERT_EQ(EOPNOTSUPP, errno);
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		/* the inherited iommufd, the same hwpt, another mm */
+		int ret = zdev_refresh(&s->d, s->hwpt, s->pba, 2 * ZPCI_PAGE_SIZE, &cc, &st);
+
+		_exit(ret == -EPERM ? 0 : ret == 0 ? 100 : (-ret & 0x7f));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("child's REFRESH: %s", WEXITSTATUS(status) == 100 ? "succeeded" :
+		       strerror(WEXITSTATUS(status)));
 	ASSERT_PINS(s, 0);
-	munmap(buf, 0x10000);
+	/* the owner still can */
+	ASSERT_EQ(0, zdev_refresh(&s->d, s->hwpt, s->pba, 2 * ZPCI_PAGE_SIZE, &cc, &st));
+	ASSERT_EQ(0, cc);
+	ASSERT_PINS(s, 2);
 }
 
-/* one hwpt per (kvm, fh) */
+/*
+ * The parent IOAS: in on-demand mode it is not used for translation, and
+ * iommufd only lets it map IOVAs inside the host function's DMA aperture
+ * (the device's reserved regions are enforced once a nested hwpt is attached)
+ */
+TEST_F(zpci, parent_ioas_aperture)
+{
+	struct zsetup *s = &self->s;
+	const uint64_t len = 16 * ZPCI_PAGE_SIZE;
+	uint8_t *buf;
+
+	if (!s->d.have_zpci_info)
+		SKIP(return, "no VFIO_DEVICE_INFO_CAP_ZPCI_BASE");
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	memset(buf, 0x5a, len);
+	if (s->d.start_dma >= len)
+		ASSERT_EQ(-EINVAL, zdev_parent_map(&s->d, buf, s->d.start_dma - len, len));
+	ASSERT_EQ(-EINVAL, zdev_parent_map(&s->d, buf, s->d.end_dma + 1, len));
+	ASSERT_EQ(-EINVAL, zdev_parent_map(&s->d, buf, s->d.end_dma + 1 - len / 2, len));
+	ASSERT_PINS(s, 0);
+
+	ASSERT_EQ(0, zdev_parent_map(&s->d, buf, s->d.start_dma, len));
+	ASSERT_PINS(s, 16);
+	/* on demand: a refresh pins the guest's frame, the parent plays no part */
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 17);
+	ASSERT_EQ(0, zdev_parent_unmap(&s->d, s->d.start_dma, len));
+	ASSERT_PINS(s, 1);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
+	munmap(buf, len);
+}
+
+/*
+ * Re-registration allocates a second nested hwpt for the same (VM, fh) on
+ * the same device: allowed. Attaching one of the same (VM, fh) to another
+ * device while the first is attached is EEXIST; attaching a nested hwpt to a
+ * device other than the one it was allocated for is EINVAL.
+ */
 TEST_F(zpci, duplicate_kvm_fh)
 {
 	struct zsetup *s = &self->s;
-	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
-	uint32_t linked = s->d.ioas_id;
-	uint32_t id2;
+	struct zdev d2;
+	uint32_t id2, id3;
 	int ret;
 
-	/* a fresh, empty IOAS: only the (kvm, fh) pair is a duplicate */
-	ASSERT_EQ(0, ioctl(s->d.iommufd, IOMMU_IOAS_ALLOC, &ioas));
-	s->d.ioas_id = ioas.out_ioas_id;
-	ret = zdev_hwpt_alloc(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH, zt_iota(&s->t),
-			      s->pba, s->pal, &id2);
-	s->d.ioas_id = linked;
-	ASSERT_EQ(-EEXIST, ret) TH_LOG("second alloc: %s", strerror(-ret));
-	/* the linked IOAS: refused as well */
-	ASSERT_NE(0, zdev_hwpt_alloc(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH,
-				     zt_iota(&s->t), s->pba, s->pal, &id2));
+	ASSERT_EQ(0, zdev_hwpt_alloc(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH, zt_iota(&s->t),
+				     s->pba, s->pal, &id2));
+	ASSERT_EQ(0, zdev_destroy_obj(&s->d, id2));
+	if (access(OTHER_VFIO_DEV, R_OK | W_OK))
+		SKIP(return, "needs a second function (" OTHER_VFIO_DEV ")");
+
+	/* the second device, bound to the same iommufd */
+	ret = zdev_open_ext(&d2, OTHER_VFIO_DEV, s->d.iommufd, -1);
+	ASSERT_EQ(0, ret) TH_LOG("%s: %s", OTHER_VFIO_DEV, strerror(-ret));
+	ret = zdev_hwpt_alloc(&d2, s->vm.vm_fd, ZPCI_GUEST_FH, zt_iota(&s->t),
+			      s->pba, s->pal, &id3);
+	ASSERT_EQ(0, ret) TH_LOG("alloc on the second device: %s", strerror(-ret));
+	ASSERT_EQ(-EEXIST, zdev_attach(&d2, id3));
 	/* the first hwpt still works */
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 1);
+
+	/* with the first detached: each hwpt only on its own device */
+	ASSERT_EQ(0, zsetup_deregister(s));
+	ASSERT_EQ(-EINVAL, zdev_attach(&d2, s->hwpt));
+	ASSERT_EQ(-EINVAL, zdev_attach(&s->d, id3));
+	/* and the second device may serve the fh (its own shadow, its own pin) */
+	ASSERT_EQ(0, zdev_attach(&d2, id3));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 2);
+	ASSERT_EQ(0, zdev_detach(&d2));
+	ASSERT_EQ(0, zdev_destroy_obj(&d2, id3));
+	zdev_close(&d2);
+	ASSERT_PINS(s, 1);
 }
 
-struct racer {
-	struct zsetup *s;
-	int iterations;
-	int errors;
-	int last_cc, last_status;
-};
-
-/* the guest side: remaps 8 pages back and forth, RPCIT after each change */
-static void *rpcit_racer(void *arg)
+static int hwpt_alloc_errno(struct zsetup *s, struct iommu_hwpt_alloc *cmd)
 {
-	struct racer *r = arg;
-	struct zsetup *s = r->s;
-	uint64_t iova = s->pba + 0x40000;
-	struct zrpcit res;
-	int i;
-
-	for (i = 0; i < r->iterations; i++) {
-		if (i & 1)
-			zsetup_unmap(s, iova, 8);
-		else
-			zsetup_map(s, iova, 8, false);
-		if (zvm_rpcit(&s->vm, ZPCI_GUEST_FH, iova, 8 * ZPCI_PAGE_SIZE, &res) ||
-		    res.exit_reason != KVM_EXIT_INTR || res.cc) {
-			r->errors++;
-			r->last_cc = res.cc;
-			r->last_status = res.status;
-		}
+	if (!ioctl(s->d.iommufd, IOMMU_HWPT_ALLOC, cmd)) {
+		zdev_destroy_obj(&s->d, cmd->out_hwpt_id);
+		return 0;
 	}
-	return NULL;
+	return errno;
 }
 
-/* vCPU RPCITs and iommufd REFRESHes of overlapping ranges at the same time */
-TEST_F_TIMEOUT(zpci, concurrent_rpcit_and_refresh, 120)
-{
-	struct zsetup *s = &self->s;
-	struct racer r = { .s = s, .iterations = 200 };
-	pthread_t t;
-	int i, cc, status, bad = 0;
-
-	ASSERT_EQ(0, zsetup_map(s, s->pba, 4, false));
-	ASSERT_EQ(0, pthread_create(&t, NULL, rpcit_racer, &r));
-	for (i = 0; i < 200; i++) {
-		if (zdev_refresh(&s->d, s->hwpt, s->pba, 0x80000, &cc, &status) || cc)
-			bad++;
-	}
-	ASSERT_EQ(0, pthread_join(t, NULL));
-	ASSERT_EQ(0, bad);
-	ASSERT_EQ(0, r.errors) TH_LOG("last cc %d status %d", r.last_cc, r.last_status);
-	/* 200 iterations end unmapped: the 4 pages at pba remain */
-	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, 0, 0);
-	ASSERT_PINS(s, 4);
-}
-
-/* bad allocation data is refused */
+/* bad allocation data: the errnos of the nested hwpt allocation */
 TEST_F(zpci, hwpt_alloc_bad_data)
 {
 	struct zsetup *s = &self->s;
+	struct iommu_hwpt_alloc plain = { .size = sizeof(plain) };
 	struct iommu_hwpt_s390_kvm data;
 	struct iommu_hwpt_alloc cmd;
+	int err;
 
 	memset(&data, 0, sizeof(data));
-	data.kvm_fd = s->d.iommufd;	/* not a KVM fd */
+	data.kvm_fd = s->vm.vm_fd;
 	data.fh = OTHER_FH;
 	data.iota = zt_iota(&s->t);
 	data.pba = s->pba;
@@ -749,22 +805,156 @@ TEST_F(zpci, hwpt_alloc_bad_data)
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.size = sizeof(cmd);
 	cmd.dev_id = s->d.dev_id;
-	cmd.pt_id = s->d.ioas_id;
+	cmd.pt_id = s->d.parent_id;
 	cmd.data_type = IOMMU_HWPT_DATA_S390_KVM;
 	cmd.data_len = sizeof(data);
 	cmd.data_uptr = (uintptr_t)&data;
-	ASSERT_EQ(-1, ioctl(s->d.iommufd, IOMMU_HWPT_ALLOC, &cmd));
+	/* the good one, for reference */
+	ASSERT_EQ(0, hwpt_alloc_errno(s, &cmd));
 
+	/* not a KVM VM: an iommufd, /dev/kvm itself, no fd */
+	data.kvm_fd = s->d.iommufd;
+	ASSERT_EQ(EBADF, hwpt_alloc_errno(s, &cmd));
+	data.kvm_fd = s->vm.kvm_fd;
+	ASSERT_EQ(EBADF, hwpt_alloc_errno(s, &cmd));
+	data.kvm_fd = -1;
+	ASSERT_EQ(EBADF, hwpt_alloc_errno(s, &cmd));
 	data.kvm_fd = s->vm.vm_fd;
-	data.flags = 1;
-	ASSERT_EQ(-1, ioctl(s->d.iommufd, IOMMU_HWPT_ALLOC, &cmd));
+
+	/* unknown flags */
+	data.flags = 1u << 1;
+	ASSERT_EQ(EOPNOTSUPP, hwpt_alloc_errno(s, &cmd));
+	data.flags = 1u << 31;
+	ASSERT_EQ(EOPNOTSUPP, hwpt_alloc_errno(s, &cmd));
 	data.flags = 0;
+	/* of IOMMU_HWPT_ALLOC (iommufd core): a nested hwpt is no nest parent */
+	cmd.flags = IOMMU_HWPT_ALLOC_NEST_PARENT;
+	ASSERT_EQ(EOPNOTSUPP, hwpt_alloc_errno(s, &cmd));
+	cmd.flags = 1u << 31;
+	ASSERT_EQ(EOPNOTSUPP, hwpt_alloc_errno(s, &cmd));
+	cmd.flags = 0;
 	data.__reserved = 1;
-	ASSERT_EQ(-1, ioctl(s->d.iommufd, IOMMU_HWPT_ALLOC, &cmd));
+	ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
 	data.__reserved = 0;
+
+	/* no IOTA */
+	data.iota = 0;
+	ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
+	data.iota = zt_iota(&s->t);
+
+	/* empty aperture, and apertures leaving the host function's */
 	data.pba = s->pal;
-	data.pal = s->pba;	/* empty aperture */
-	ASSERT_EQ(-1, ioctl(s->d.iommufd, IOMMU_HWPT_ALLOC, &cmd));
+	data.pal = s->pba;
+	ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
+	if (s->d.have_zpci_info && s->d.start_dma >= ZPCI_MIB) {
+		data.pba = s->d.start_dma - ZPCI_MIB;
+		data.pal = s->pal;
+		ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
+	}
+	if (s->d.have_zpci_info && s->d.end_dma < ~0ULL) {
+		data.pba = s->pba;
+		data.pal = s->d.end_dma + 1;
+		ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
+	}
+	data.pba = s->pba;
+	data.pal = s->pal;
+
+	/* iommufd core: pt_id must be a nest parent (not ours to choose the errno) */
+	cmd.pt_id = s->d.ioas_id;
+	err = hwpt_alloc_errno(s, &cmd);
+	ASSERT_TRUE(err == EINVAL || err == EOPNOTSUPP) TH_LOG("pt_id = IOAS: %s",
+							       strerror(err));
+	plain.dev_id = s->d.dev_id;
+	plain.pt_id = s->d.ioas_id;
+	ASSERT_EQ(0, ioctl(s->d.iommufd, IOMMU_HWPT_ALLOC, &plain));
+	cmd.pt_id = plain.out_hwpt_id;
+	err = hwpt_alloc_errno(s, &cmd);
+	ASSERT_TRUE(err == EINVAL || err == EOPNOTSUPP)
+		TH_LOG("pt_id = paging hwpt without NEST_PARENT: %s", strerror(err));
+	ASSERT_EQ(0, zdev_destroy_obj(&s->d, plain.out_hwpt_id));
+	ASSERT_PINS(s, 0);
+}
+
+static bool have_nodes(void)
+{
+	return !access("/dev/kvm", R_OK | W_OK) && !access(ZPCI_VFIO_DEV, R_OK | W_OK) &&
+	       !access("/dev/iommu", R_OK | W_OK);
+}
+
+/*
+ * vfio associated the device with VM A (KVM_DEV_VFIO_FILE_ADD before the
+ * bind): a nested hwpt for VM B is EXDEV, for VM A it is fine
+ */
+TEST(hwpt_alloc_other_vm)
+{
+	struct zvm a, b;
+	struct ztables ta, tb;
+	struct zdev d;
+	uint64_t pba, pal;
+	uint32_t id;
+	int kv, ret;
+
+	if (!have_nodes())
+		SKIP(return, "needs /dev/kvm, /dev/iommu and " ZPCI_VFIO_DEV);
+	ASSERT_EQ(0, zvm_create(&a, MEM_SIZE));
+	ASSERT_EQ(0, zvm_create(&b, MEM_SIZE));
+	ASSERT_EQ(0, zt_init(&ta, &a));
+	ASSERT_EQ(0, zt_init(&tb, &b));
+	kv = zvm_vfio_device(&a);
+	ASSERT_LE(0, kv) TH_LOG("KVM_CREATE_DEVICE KVM_DEV_TYPE_VFIO: %s", strerror(-kv));
+	ret = zdev_open_ext(&d, ZPCI_VFIO_DEV, -1, kv);
+	ASSERT_EQ(0, ret) TH_LOG("open with KVM_DEV_VFIO_FILE_ADD: %s", strerror(-ret));
+	zdev_aperture(&d, &pba, &pal);
+	ASSERT_EQ(-EXDEV, zdev_hwpt_alloc(&d, b.vm_fd, ZPCI_GUEST_FH, zt_iota(&tb), pba,
+					  pal, &id));
+	ret = zdev_hwpt_alloc(&d, a.vm_fd, ZPCI_GUEST_FH, zt_iota(&ta), pba, pal, &id);
+	ASSERT_EQ(0, ret) TH_LOG("the associated VM: %s", strerror(-ret));
+	ASSERT_EQ(0, zdev_attach(&d, id));
+	ASSERT_EQ(0, zdev_detach(&d));
+	ASSERT_EQ(0, zdev_destroy_obj(&d, id));
+	zdev_close(&d);
+	close(kv);
+	zvm_destroy(&b);
+	zvm_destroy(&a);
+}
+
+/*
+ * A process whose mm is not the VM's (a forked child, with its own iommufd
+ * and device, using the inherited VM fd) may not allocate: EPERM
+ */
+TEST(hwpt_alloc_other_mm)
+{
+	struct zvm vm;
+	struct ztables t;
+	int status;
+	pid_t pid;
+
+	if (!have_nodes())
+		SKIP(return, "needs /dev/kvm, /dev/iommu and " ZPCI_VFIO_DEV);
+	ASSERT_EQ(0, zvm_create(&vm, MEM_SIZE));
+	ASSERT_EQ(0, zt_init(&t, &vm));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct zdev d;
+		uint64_t pba, pal;
+		uint32_t id;
+		int ret = zdev_open(&d, ZPCI_VFIO_DEV);
+
+		if (ret)
+			_exit(101);
+		zdev_aperture(&d, &pba, &pal);
+		ret = zdev_hwpt_alloc(&d, vm.vm_fd, ZPCI_GUEST_FH, zt_iota(&t), pba, pal,
+				      &id);
+		_exit(ret == -EPERM ? 0 : ret == 0 ? 100 : (-ret & 0x7f));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("child: %s", WEXITSTATUS(status) == 101 ? "cannot open the device" :
+		       WEXITSTATUS(status) == 100 ? "allocation succeeded" :
+		       strerror(WEXITSTATUS(status)));
+	zvm_destroy(&vm);
 }
 
 /*
@@ -831,12 +1021,15 @@ TEST(memlock_exhaustion)
 	ASSERT_TRUE(zpin_wait(s->kb0, s->foll0, 2000));
 }
 
-/* a hwpt allocated but not attached: RPCIT has nothing to shadow into */
+/*
+ * A hwpt allocated but not attached: the fh is not served in the kernel,
+ * the RPCIT exits to userspace and REFRESH fails with ENODEV
+ */
 TEST(unattached_hwpt)
 {
 	struct zsetup s_, *s = &s_;
 	struct zrpcit r;
-	int ret;
+	int ret, cc, status;
 
 	ret = zsetup_init(s, false);
 	if (ret == ZSETUP_SKIP)
@@ -844,8 +1037,13 @@ TEST(unattached_hwpt)
 	ASSERT_EQ(0, ret) TH_LOG("setup: %s", strerror(-ret));
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
 	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, &r));
-	TH_LOG("RPCIT on an unattached hwpt: exit %s cc %d status %d",
-	       zvm_exit_name(r.exit_reason), r.cc, r.status);
+	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
+		TH_LOG("RPCIT on an unattached hwpt: exit %s cc %d status %d",
+		       zvm_exit_name(r.exit_reason), r.cc, r.status);
+	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	ASSERT_EQ(-ENODEV, zdev_refresh(&s->d, s->hwpt, s->pba, 2 * ZPCI_PAGE_SIZE, &cc,
+					&status));
+	ASSERT_TRUE(zpin_wait(s->kb0, s->foll0, 1000));
 	/* attach now: the next refresh must populate */
 	ASSERT_EQ(0, zdev_attach(&s->d, s->hwpt));
 	s->attached = true;
