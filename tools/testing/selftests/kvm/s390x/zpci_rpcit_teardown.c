@@ -6,7 +6,9 @@
  * vfio device fd, the iommufd and the hwpt are torn down in each order (and
  * by process exit). Afterwards nr_foll_pin_acquired - nr_foll_pin_released
  * and VmPin must be back at the baseline measured before setup (polled: some
- * releases are deferred to RCU or a work item).
+ * releases are deferred to RCU or a work item). A detach alone (the guest's
+ * IOAT deregistration) keeps the shadow and its pins: only destroying the
+ * nested hwpt releases them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -154,7 +156,10 @@ TEST_F(close_order, pins_back_to_baseline)
 	ASSERT_BASELINE(s);
 }
 
-/* iommufd refuses to destroy an attached hwpt; detach + destroy releases at once */
+/*
+ * iommufd refuses to destroy an attached hwpt; detach keeps the pins,
+ * destroy releases them at once
+ */
 TEST(destroy_hwpt_before_detach)
 {
 	struct zsetup s_, *s = &s_;
@@ -168,6 +173,7 @@ TEST(destroy_hwpt_before_detach)
 	ASSERT_PINNED(s, NPAGES);
 	ASSERT_EQ(0, zdev_detach(&s->d));
 	s->attached = false;
+	ASSERT_PINNED(s, NPAGES);
 	ASSERT_EQ(0, zdev_destroy_obj(&s->d, s->hwpt));
 	s->have_hwpt = false;
 	/* VM, device and iommufd still open: the pins are gone anyway */
@@ -192,6 +198,7 @@ TEST(rebind_after_destroy)
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_EQ(0, zdev_detach(&s->d));
 	s->attached = false;
+	ASSERT_PINNED(s, NPAGES);
 	ASSERT_EQ(0, zdev_destroy_obj(&s->d, s->hwpt));
 	s->have_hwpt = false;
 	ASSERT_BASELINE(s);
@@ -214,7 +221,7 @@ TEST(rebind_after_destroy)
 	ASSERT_BASELINE(s);
 }
 
-/* detach only, then close everything */
+/* detach only (the pins stay with the hwpt), then close everything */
 TEST(detach_then_close)
 {
 	struct zsetup s_, *s = &s_;
@@ -224,9 +231,69 @@ TEST(detach_then_close)
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
 	ASSERT_EQ(0, zdev_detach(&s->d));
 	s->attached = false;
+	ASSERT_PINNED(s, NPAGES);
 	close_vm(s);
 	close_dev(s);
+	ASSERT_PINNED(s, NPAGES);
 	close_iommufd(s);
+	ASSERT_BASELINE(s);
+}
+
+/*
+ * Detach and attach again (a guest deregistering and registering the same
+ * tables without a new hwpt): the shadow survives, the view reappears with
+ * the same host pages, the RPCITs of the mapped range pin nothing more, and
+ * a guest unmap after the re-attach still releases the pins
+ */
+TEST(detach_reattach_translates_as_before)
+{
+	struct zsetup s_, *s = &s_;
+	uint64_t iova;
+	struct zshadow_ent *a, *b;
+	long pinned, entries, n;
+	struct zrpcit r;
+	int i;
+
+	if (setup_or_skip(_metadata, s, true))
+		return;
+	iova = s->pba + ZPCI_MIB - (NPAGES / 2) * ZPCI_PAGE_SIZE;
+	a = calloc(NPAGES, sizeof(*a));
+	b = calloc(NPAGES, sizeof(*b));
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_PINNED(s, NPAGES);
+	n = zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, a, NPAGES, &pinned, &entries);
+	ASSERT_EQ(NPAGES, n);
+	ASSERT_EQ(NPAGES, pinned);
+	ASSERT_EQ(NPAGES, entries);
+
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, zsetup_deregister(s));
+		ASSERT_EQ(-ENOENT, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, NULL, 0,
+						NULL, NULL));
+		ASSERT_PINNED(s, NPAGES);
+		ASSERT_EQ(0, zdev_attach(&s->d, s->hwpt));
+		s->attached = true;
+		n = zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, b, NPAGES, &pinned,
+				 &entries);
+		ASSERT_EQ(NPAGES, n);
+		ASSERT_EQ(NPAGES, pinned);
+		ASSERT_EQ(0, memcmp(a, b, NPAGES * sizeof(*a)));
+		ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, iova, NPAGES * ZPCI_PAGE_SIZE,
+				       &r));
+		ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
+		ASSERT_EQ(0, r.cc);
+		ASSERT_PINNED(s, NPAGES);
+	}
+	ASSERT_EQ(0, zsetup_unmap(s, iova, NPAGES));
+	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, &r));
+	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
+	ASSERT_EQ(0, r.cc);
+	ASSERT_BASELINE(s);
+	free(a);
+	free(b);
+	zsetup_fini(s);
 	ASSERT_BASELINE(s);
 }
 
