@@ -6,14 +6,16 @@
  *
  * Usage: zpci_rpcit_bench [-r ROUNDS] [-n RECORDS] TRACE
  *
- * (a) every traced fh has an s390 KVM hwpt; the RPCIT intercept is handled in
- *     the kernel (KVM_S390_TEST_INTERCEPT + KVM_RUN).
- * (b) the same vfio functions attached to an ordinary paging hwpt (an IOAS);
- *     no KVM domain serves the fh, so the intercept exits to userspace, which
- *     does what QEMU's rpcit_service_call does: walk the guest tables page by
- *     page (every level, from guest memory), compare with its IOTLB, and
- *     IOMMU_IOAS_UNMAP/IOMMU_IOAS_MAP each changed 4 KiB page, then set cc
- *     and status and re-enter the vCPU (KVM_RUN).
+ * (a) every traced fh has an s390 KVM nested hwpt (on-demand mode, a fresh
+ *     one per pass); the RPCIT intercept is handled in the kernel
+ *     (KVM_S390_TEST_INTERCEPT + KVM_RUN).
+ * (b) the nested hwpts destroyed, the same vfio functions attached to an IOAS
+ *     of their own (an automatic paging domain, as a VMM without the KVM
+ *     domain has); no KVM domain serves the fh, so the intercept exits to
+ *     userspace, which does what QEMU's rpcit_service_call does: walk the
+ *     guest tables page by page (every level, from guest memory), compare
+ *     with its IOTLB, and IOMMU_IOAS_UNMAP/IOMMU_IOAS_MAP each changed 4 KiB
+ *     page, then set cc and status and re-enter the vCPU (KVM_RUN).
  * Time per RPCIT: from queuing the intercept to the guest seeing the result
  * (the guest's own table writes are not timed, they are the same for both).
  * Prints a table; never fails on time (exit 0 unless the VMM cannot be set up).
@@ -87,6 +89,8 @@ static int one_pass(struct pstat *ps, bool user, long nrec)
 		printf("ERROR: switching to the %s path failed\n", ps->name);
 		return -1;
 	}
+	/* pins of the destroyed hwpts may be released late */
+	zpin_settle(200, 5000);
 	host0 = zrep_host_rpcits(&rep);
 	foll0 = zpin_foll_pinned();
 	for (i = 0; i < t.nrecs && (!nrec || i < nrec); i++) {

@@ -3,18 +3,33 @@
  * zpci_rpcit_replay: replay a real guest's RPCIT trace through the in-kernel
  * RPCIT path and check the shadow after every RPCIT.
  *
- * Usage: zpci_rpcit_replay [-v] TRACE   (decompressed trace; format: the '#'
- * header of the trace files). A VM gets the trace's guest RAM; every traced
- * fh gets its own vfio function (/dev/vfio/devices/vfio0, 1, ...) with an s390
- * KVM hwpt. For each record in order: an ioat record becomes the domain's
- * guest IOAT (SET_IOAT), with the top-level table at the traced origin; an
- * rpcit record's PTE snapshot is written into the guest tables (lazily unmapped
- * PTEs turn invalid there exactly when the trace saw them invalid), then the
- * RPCIT runs through the intercept (KVM_S390_TEST_INTERCEPT + KVM_RUN). After
- * each RPCIT: cc/status against the trace, and the shadow of the covered range
- * (test-only debugfs view) against the guest tables: every valid guest PTE ->
- * the host page backing its frame in the memslot, read-only iff protected;
+ * Usage: zpci_rpcit_replay [-v] [-m on-demand|pinned-parent] TRACE
+ * (decompressed trace; format: the '#' header of the trace files). Without
+ * -m the mode is zpci.replay_mode= of the kernel command line, else
+ * on-demand. A VM gets the trace's guest RAM; every traced fh gets its own
+ * vfio function (/dev/vfio/devices/vfio0, 1, ...) with a nest parent. For
+ * each record in order: an ioat record registers the guest IOAT, i.e. a new
+ * s390 KVM nested hwpt with the traced IOTA (top-level table at the traced
+ * origin) attached in place of the previous one, which is destroyed (a
+ * deregistration detaches); an rpcit record's PTE snapshot is written into
+ * the guest tables (lazily unmapped PTEs turn invalid there exactly when the
+ * trace saw them invalid), then the RPCIT runs through the intercept
+ * (KVM_S390_TEST_INTERCEPT + KVM_RUN). After each RPCIT: cc/status against
+ * the trace, and the shadow of the covered range (test-only debugfs view)
+ * against the guest tables: every valid guest PTE -> the host page backing
+ * its frame in the memslot (/proc/self/pagemap), read-only iff protected;
  * every invalid one absent. After teardown the pins must be back to baseline.
+ *
+ * pinned-parent: the nested hwpts get IOMMU_HWPT_S390_KVM_PINNED_PARENT and
+ * guest RAM is mapped into each parent IOAS at IOVA = GPA, which iommufd only
+ * allows inside the host function's DMA aperture: the traced guest RAM is
+ * therefore relocated to GPA start_dma (rounded up to 1 MiB), i.e. that base
+ * is added to every traced guest-physical address (IOTA origins, the table
+ * entries built from them, PTE frames). The host page the shadow must hold is
+ * then the parent's translation of the GPA, i.e. the page iommufd pinned for
+ * the VMM's view of it (pagemap again), and refreshes must pin nothing: the
+ * debugfs "pinned" count stays 0 and VmPin / foll pins do not move from what
+ * the parent map took.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -65,6 +80,9 @@ static void check_shadow(struct zrep *rep, const struct ztr_rec *r, bool strict)
 			 strerror(-n));
 		return;
 	}
+	if (rep->hwpt_flags & IOMMU_HWPT_S390_KVM_PINNED_PARENT && pinned)
+		mismatch(rep->t, r, "pinned-parent: the domain reports %ld pinned frames, not 0",
+			 pinned);
 	for (iova = start; iova <= last && iova >= start; iova += ZPCI_PAGE_SIZE) {
 		pages_checked++;
 		while (i < n && siova[i] < iova) {
@@ -74,8 +92,8 @@ static void check_shadow(struct zrep *rep, const struct ztr_rec *r, bool strict)
 		}
 		valid = zgt_lookup(&f->g, iova, &pte);
 		frame = pte & ZT_PTE_ADDR_MASK;
-		if (valid && frame + ZPCI_PAGE_SIZE > rep->vm.mem_size)
-			valid = false;	/* not memslot-backed: must not be mapped */
+		if (valid && !zgt_in_ram(&rep->a, frame, ZPCI_PAGE_SIZE))
+			valid = false;	/* not guest RAM: must not be mapped */
 		if (i < n && siova[i] == iova) {
 			if (!valid) {
 				if (strict)
@@ -132,10 +150,36 @@ static void check_guest(struct zrep *rep, const struct ztr_rec *r)
 	}
 }
 
+/* zpci.replay_mode= of the kernel command line (make replay MODE=), or NULL */
+static const char *cmdline_mode(void)
+{
+	static char buf[4096];
+	char *p, *e;
+	FILE *f = fopen("/proc/cmdline", "r");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	for (p = strstr(buf, "zpci.replay_mode="); p;
+	     p = strstr(p + 1, "zpci.replay_mode=")) {
+		if (p != buf && p[-1] != ' ')
+			continue;
+		p += strlen("zpci.replay_mode=");
+		e = p + strcspn(p, "\t\n ");
+		*e = 0;
+		return p;
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	const char *path = "/tests/replay.trace";
-	long nrpcit = 0, nglobal = 0, pinned, foll, kb;
+	const char *path = "/tests/replay.trace", *mode = NULL;
+	long nrpcit = 0, nglobal = 0, pinned, foll, kb, kb1 = 0, foll1 = 0;
+	bool pinned_parent, held_ok = true, ok;
 	struct zrep_res res;
 	struct ztrace t;
 	static struct zrep rep;	/* large: page table lists */
@@ -143,23 +187,33 @@ int main(int argc, char **argv)
 	char err[320];
 	uint32_t i;
 	int opt, ret;
-	bool ok;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "v")) != -1) {
+	while ((opt = getopt(argc, argv, "vm:")) != -1) {
 		if (opt == 'v')
 			verbose = 1;
+		else if (opt == 'm')
+			mode = optarg;
 		else
 			return 2;
 	}
 	if (optind < argc)
 		path = argv[optind];
+	if (!mode)
+		mode = cmdline_mode();
+	if (!mode || !*mode)
+		mode = "on-demand";
+	if (strcmp(mode, "on-demand") && strcmp(mode, "pinned-parent")) {
+		printf("ERROR: unknown mode %s (on-demand or pinned-parent)\n", mode);
+		return 2;
+	}
+	pinned_parent = !strcmp(mode, "pinned-parent");
 	if (ztrace_load(&t, path))
 		return 1;
 	printf("trace %s: %u records, %ld rpcit (%ld global), %u ptes, %u inv, %d fh, %s0x%llx\n",
 	       path, t.nrecs, t.nrpcit, t.nglobal, t.nptes, t.ninvs, t.nfh,
 	       "guest RAM ", (unsigned long long)t.guest_ram);
-	ret = zrep_init(&rep, &t);
+	ret = zrep_init_flags(&rep, &t, pinned_parent ? ZREP_PINNED_PARENT : 0);
 	if (ret) {
 		zrep_fini(&rep);
 		return ret;
@@ -169,6 +223,20 @@ int main(int argc, char **argv)
 		       i, rep.fn[i].fh, rep.fn[i].cdev,
 		       (unsigned long long)rep.fn[i].d.start_dma,
 		       (unsigned long long)rep.fn[i].d.end_dma);
+	if (pinned_parent) {
+		printf("mode pinned-parent: guest RAM relocated to GPA 0x%llx (%s): %s\n",
+		       (unsigned long long)t.reloc, "the host aperture's start",
+		       "every traced guest-physical address (IOTA origins, table entries, PTE frames) is +that base");
+		kb1 = rep.kb_parent;
+		foll1 = rep.foll_parent;
+		printf("mode pinned-parent: parent IOAS of each function maps %s at IOVA = GPA: %llu pages in %ld runs (VmPin +%ld kB, foll pins %+ld)\n",
+		       rep.parent_all ? "all of guest RAM" :
+		       "the traced DMA frames (pinning all of guest RAM would not fit the emulated host)",
+		       (unsigned long long)rep.parent_pages, rep.parent_runs,
+		       kb1 - rep.kb0, foll1 - rep.foll0);
+	} else {
+		printf("mode on-demand: refreshes pin guest frames through the memslots\n");
+	}
 
 	for (i = 0; i < t.nrecs; i++) {
 		r = &t.recs[i];
@@ -205,6 +273,15 @@ int main(int argc, char **argv)
 	}
 out:
 	pinned = zrep_kvm_pinned(&rep);
+	if (pinned_parent) {
+		zpin_settle(200, 5000);
+		kb = zpin_vmpin_kb();
+		foll = zpin_foll_pinned();
+		held_ok = kb == kb1 && foll == foll1 && pinned == 0;
+		printf("pinned-parent: pins held by refreshes: %s %ld, VmPin %+ld kB, foll pins %+ld %s: %s\n",
+		       "debugfs pinned", pinned, kb - kb1, foll - foll1,
+		       "since the parent map", held_ok ? "none" : "NOT 0");
+	}
 	printf("replayed %ld rpcit (%ld global), %ld pages checked, %ld mismatches, %s%ld\n",
 	       nrpcit, nglobal, pages_checked, mismatches, "pinned now ", pinned);
 	kb = rep.kb0;
@@ -216,7 +293,7 @@ out:
 	       ok ? "back to baseline" : "NOT back to baseline");
 	if (nrpcit != t.nrpcit)
 		printf("ERROR: replayed %ld of %ld rpcit records\n", nrpcit, t.nrpcit);
-	ok = ok && nrpcit == t.nrpcit;
+	ok = ok && nrpcit == t.nrpcit && held_ok;
 	ztrace_free(&t);
 	return mismatches || !ok ? 1 : 0;
 }

@@ -59,6 +59,7 @@ struct ztrace {
 	int nfh;
 	long nrpcit, nglobal;
 	uint64_t max_gpa;	/* highest byte any PTE frame or table origin needs */
+	uint64_t reloc;		/* added to every traced guest-physical address */
 };
 
 /*
@@ -69,6 +70,14 @@ struct ztrace {
 int ztrace_load(struct ztrace *t, const char *path);
 void ztrace_free(struct ztrace *t);
 int ztrace_fh_index(const struct ztrace *t, uint32_t fh);
+/*
+ * Move the traced guest RAM to guest-physical base (1 MiB aligned): every
+ * traced guest-physical address (IOTA origins, PTE frames) gets base added,
+ * so the guest tables built from the trace (which point at each other by
+ * guest-physical address) stay consistent. A frame that would wrap around
+ * stays where it is (it is outside guest RAM either way).
+ */
+void ztrace_relocate(struct ztrace *t, uint64_t base);
 /* one-line description of a record, for messages */
 const char *ztrace_desc(const struct ztrace *t, const struct ztr_rec *r);
 
@@ -79,15 +88,20 @@ const char *ztrace_desc(const struct ztrace *t, const struct ztr_rec *r);
  */
 struct zgt_alloc {
 	struct zvm *vm;
-	uint8_t *used;		/* one byte per 4 KiB guest page: 1 = taken */
+	uint64_t ram_base;	/* guest RAM: [ram_base, ram_end), one memslot */
+	uint64_t ram_end;
+	uint8_t *used;		/* one byte per 4 KiB page of guest RAM: 1 = taken */
 	uint64_t npages;
 	uint64_t next;		/* next candidate page, counting down */
 	uint64_t chunk;		/* current 4 KiB page carved into 2 KiB page tables */
 	int chunk_left;
 };
 
+/* guest RAM is the VM's data slot (zvm_add_data_slot) if it has one, else slot 0 */
 int zgt_alloc_init(struct zgt_alloc *a, struct zvm *vm, const struct ztrace *t);
 void zgt_alloc_free(struct zgt_alloc *a);
+/* [gpa, gpa + len) lies in guest RAM */
+bool zgt_in_ram(const struct zgt_alloc *a, uint64_t gpa, uint64_t len);
 
 #define ZGT_MAX_PT	65536
 
@@ -142,10 +156,10 @@ struct zrep_fn {
 	uint32_t fh;		/* the guest fh of the trace */
 	char cdev[64];		/* /dev/vfio/devices/vfioN */
 	struct zdev d;
-	uint32_t hwpt;		/* the s390 KVM hwpt */
+	uint32_t hwpt;		/* the s390 KVM nested hwpt of the current IOAT */
 	bool have_hwpt;
 	bool kvm_attached;
-	bool user_attached;	/* attached to paging_ioas (userspace path) */
+	bool user_attached;	/* attached to paging_ioas (auto domain, userspace path) */
 	uint32_t paging_ioas;
 	bool have_paging_ioas;
 	struct zgt g;
@@ -167,6 +181,12 @@ struct zrep {
 	int nfn;
 	long kb0, foll0;	/* pins before the VMM existed */
 	bool user_mode;		/* RPCITs go to userspace (paging hwpt) */
+	uint32_t hwpt_flags;	/* struct iommu_hwpt_s390_kvm flags */
+	/* pinned-parent mode: guest RAM mapped into every parent IOAS */
+	uint64_t parent_pages;	/* 4 KiB pages mapped per function */
+	long parent_runs;	/* IOMMU_IOAS_MAP calls per function */
+	bool parent_all;	/* all of guest RAM, not just the traced frames */
+	long kb_parent, foll_parent;	/* pins once the parents are mapped */
 };
 
 /* the outcome of one RPCIT as the guest sees it */
@@ -181,10 +201,22 @@ struct zrep_res {
 
 /*
  * Build the VMM for a trace: a VM whose memslot covers the guest RAM, one
- * vfio function per traced fh with an s390 KVM hwpt attached. Prints a
+ * vfio function per traced fh with its nest parent; each ioat record then
+ * allocates and attaches the function's s390 KVM nested hwpt. Prints a
  * message and returns nonzero (4 = skip: no /dev/kvm, vfio or iommufd).
  */
 int zrep_init(struct zrep *rep, struct ztrace *t);
+
+/*
+ * ZREP_PINNED_PARENT: nested hwpts with IOMMU_HWPT_S390_KVM_PINNED_PARENT.
+ * iommufd only maps IOVAs inside the host function's DMA aperture into the
+ * parent IOAS, so the traced guest RAM is relocated to GPA start_dma (rounded
+ * up to 1 MiB, a memslot of its own; ztrace_relocate()) and mapped into every
+ * function's parent at IOVA = GPA: all of it when the emulated host has the
+ * memory to pin it, else the pages the trace uses as DMA frames.
+ */
+#define ZREP_PINNED_PARENT	(1u << 0)
+int zrep_init_flags(struct zrep *rep, struct ztrace *t, unsigned int flags);
 void zrep_fini(struct zrep *rep);
 struct zrep_fn *zrep_fn_of(struct zrep *rep, uint32_t fh);
 /* apply an ioat record (to the guest tables and, in kernel mode, the domain) */
@@ -198,11 +230,18 @@ int zrep_guest_writes(struct zrep *rep, const struct ztr_rec *r, char *err,
  * per changed page, set cc/status, resume.
  */
 void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res);
-/* switch every function to the in-kernel (KVM hwpt) or userspace (paging) path */
+/*
+ * Switch every function to the in-kernel path (a fresh nested hwpt with the
+ * current IOAT, attached) or to the userspace path (nested hwpt destroyed,
+ * the device on an IOAS of its own: an automatic paging domain)
+ */
 int zrep_set_mode(struct zrep *rep, bool user);
-/* start a pass over the trace again: guest PTEs invalid, userspace IOTLB empty */
+/*
+ * Start a pass over the trace again: guest PTEs invalid, userspace IOTLB
+ * empty, in-kernel path: a fresh nested hwpt (empty shadow, no pins)
+ */
 int zrep_restart(struct zrep *rep);
-/* pinned pages the KVM domains report (debugfs), -1 if unavailable */
+/* pinned pages the attached KVM domains report (debugfs), -1 if unavailable */
 long zrep_kvm_pinned(struct zrep *rep);
 /* read the shadow view of [start, last] for one function into iova/hpa/ro arrays */
 long zrep_shadow(struct zrep_fn *f, uint64_t start, uint64_t last,

@@ -322,6 +322,24 @@ void ztrace_free(struct ztrace *t)
 	memset(t, 0, sizeof(*t));
 }
 
+void ztrace_relocate(struct ztrace *t, uint64_t base)
+{
+	uint64_t frame;
+	uint32_t i;
+
+	for (i = 0; i < t->nrecs; i++)
+		if (t->recs[i].type == ZTR_IOAT && t->recs[i].op != ZTR_DEREG &&
+		    t->recs[i].iota + base > t->recs[i].iota)
+			t->recs[i].iota += base;
+	for (i = 0; i < t->nptes; i++) {
+		frame = t->ptes[i].entry & ZT_PTE_ADDR_MASK;
+		if (frame + base > frame)
+			t->ptes[i].entry += base;
+	}
+	t->max_gpa += base;
+	t->reloc += base;
+}
+
 const char *ztrace_desc(const struct ztrace *t, const struct ztr_rec *r)
 {
 	static char buf[200];
@@ -342,11 +360,20 @@ const char *ztrace_desc(const struct ztrace *t, const struct ztr_rec *r)
 
 /* ------------------------------------------------------ table allocator */
 
+bool zgt_in_ram(const struct zgt_alloc *a, uint64_t gpa, uint64_t len)
+{
+	return gpa >= a->ram_base && gpa < a->ram_end && len <= a->ram_end - gpa;
+}
+
 static void ga_mark(struct zgt_alloc *a, uint64_t gpa, uint64_t len)
 {
-	uint64_t p;
+	uint64_t p, end;
 
-	for (p = gpa >> 12; p < (gpa + len + 0xfff) >> 12 && p < a->npages; p++)
+	if (gpa < a->ram_base || gpa >= a->ram_end)
+		return;
+	end = gpa + len > gpa ? gpa + len : ~0ULL;
+	for (p = (gpa - a->ram_base) >> 12;
+	     p < (end - a->ram_base + 0xfff) >> 12 && p < a->npages; p++)
 		a->used[p] = 1;
 }
 
@@ -356,11 +383,19 @@ int zgt_alloc_init(struct zgt_alloc *a, struct zvm *vm, const struct ztrace *t)
 
 	memset(a, 0, sizeof(*a));
 	a->vm = vm;
-	a->npages = vm->mem_size >> 12;
+	if (vm->hi_mem) {
+		a->ram_base = vm->hi_gpa;
+		a->ram_end = vm->hi_gpa + vm->hi_size;
+	} else {
+		a->ram_base = 0;
+		a->ram_end = vm->mem_size;
+	}
+	a->npages = (a->ram_end - a->ram_base) >> 12;
 	a->used = calloc(a->npages, 1);
 	if (!a->used)
 		return -ENOMEM;
-	ga_mark(a, 0, 2 * ZPCI_PAGE_SIZE);	/* lowcore */
+	/* the lowcore of the traced guest (its own, if relocated) */
+	ga_mark(a, a->ram_base, 2 * ZPCI_PAGE_SIZE);
 	for (i = 0; i < t->nptes; i++)
 		ga_mark(a, t->ptes[i].entry & ZT_PTE_ADDR_MASK, ZPCI_PAGE_SIZE);
 	for (i = 0; i < t->nrecs; i++)
@@ -388,9 +423,9 @@ static uint64_t ga_get(struct zgt_alloc *a, uint64_t npages)
 			if (a->used[p + k])
 				break;
 		if (k == npages) {
-			ga_mark(a, p << 12, npages << 12);
+			ga_mark(a, a->ram_base + (p << 12), npages << 12);
 			a->next = p;
-			return p << 12;
+			return a->ram_base + (p << 12);
 		}
 	}
 	return 0;
@@ -457,10 +492,10 @@ int zgt_set_iota(struct zgt *g, struct zgt_alloc *a, uint64_t iota, char *err,
 	g->origin = origin;
 	g->dt = (iota >> 2) & 3;
 	g->npts = 0;
-	if (origin + ZT_TABLE_SIZE > a->vm->mem_size) {
-		snprintf(err, errlen, "table origin 0x%llx outside guest RAM (0x%llx)",
-			 (unsigned long long)origin,
-			 (unsigned long long)a->vm->mem_size);
+	if (!zgt_in_ram(a, origin, ZT_TABLE_SIZE)) {
+		snprintf(err, errlen, "table origin 0x%llx outside guest RAM [0x%llx, 0x%llx)",
+			 (unsigned long long)origin, (unsigned long long)a->ram_base,
+			 (unsigned long long)a->ram_end);
 		return -1;
 	}
 	e = gpa_ptr(g, origin);
@@ -478,7 +513,6 @@ static uint64_t *zgt_walk(struct zgt *g, uint64_t iova, int to, bool create,
 			  int *fail_level)
 {
 	uint64_t table = g->origin, *e, v, sub;
-	uint64_t mem = g->a->vm->mem_size;
 	int l;
 
 	if (g->dt < 3 && iova >> lvl_shift(g->dt + 1))
@@ -501,7 +535,7 @@ static uint64_t *zgt_walk(struct zgt *g, uint64_t iova, int to, bool create,
 			v = zt_get(e);
 		}
 		table = v & (l ? ZT_RTE_ADDR_MASK : ZT_STE_ADDR_MASK);
-		if (table + (l ? ZT_TABLE_SIZE : ZT_PT_SIZE) > mem) {
+		if (!zgt_in_ram(g->a, table, l ? ZT_TABLE_SIZE : ZT_PT_SIZE)) {
 			if (fail_level)
 				*fail_level = l;
 			return NULL;
@@ -517,9 +551,9 @@ int zgt_write_pte(struct zgt *g, uint64_t iova, uint64_t entry, char *err,
 
 	if (!e) {
 		snprintf(err, errlen,
-			 "no room for guest tables for iova 0x%llx (guest RAM 0x%llx, DT %d)",
-			 (unsigned long long)iova,
-			 (unsigned long long)g->a->vm->mem_size, g->dt);
+			 "no room for guest tables for iova 0x%llx (guest RAM [0x%llx, 0x%llx), DT %d)",
+			 (unsigned long long)iova, (unsigned long long)g->a->ram_base,
+			 (unsigned long long)g->a->ram_end, g->dt);
 		return -1;
 	}
 	zt_set(e, entry);
@@ -711,10 +745,97 @@ struct zrep_fn *zrep_fn_of(struct zrep *rep, uint32_t fh)
 	return NULL;
 }
 
+/* MemAvailable of the host, bytes; 0 if unknown */
+static uint64_t zmem_available(void)
+{
+	char line[128];
+	unsigned long long kb = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+static int cmp_gpa(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Pinned-parent mode: map guest RAM into every function's parent IOAS at
+ * IOVA = GPA (iommufd pins it there). All of it if the host can pin that
+ * much, else the traced DMA frames, in runs of contiguous pages.
+ */
+static int zrep_map_parents(struct zrep *rep)
+{
+	struct ztrace *t = rep->t;
+	uint64_t ram = rep->a.ram_end - rep->a.ram_base, *fr, start, len;
+	uint32_t i, n = 0, k;
+	int ret, j;
+
+	rep->parent_all = zmem_available() > ram + 256 * ZPCI_MIB;
+	fr = calloc(t->nptes + 1, sizeof(*fr));
+	if (!fr)
+		return -ENOMEM;
+	if (rep->parent_all) {
+		fr[n++] = rep->a.ram_base;
+	} else {
+		for (i = 0; i < t->nptes; i++) {
+			uint64_t f = t->ptes[i].entry & ZT_PTE_ADDR_MASK;
+
+			if (zgt_in_ram(&rep->a, f, ZPCI_PAGE_SIZE))
+				fr[n++] = f;
+		}
+		qsort(fr, n, sizeof(*fr), cmp_gpa);
+	}
+	rep->parent_pages = 0;
+	rep->parent_runs = 0;
+	for (i = 0; i < n; i = k) {
+		start = fr[i];
+		if (rep->parent_all) {
+			len = ram;
+			k = n;
+		} else {
+			len = ZPCI_PAGE_SIZE;
+			for (k = i + 1; k < n && fr[k] <= start + len; k++)
+				if (fr[k] == start + len)
+					len += ZPCI_PAGE_SIZE;
+		}
+		for (j = 0; j < rep->nfn; j++) {
+			ret = zdev_parent_map(&rep->fn[j].d, zvm_ptr(&rep->vm, start), start,
+					      len);
+			if (ret) {
+				printf("ERROR: %s: parent IOAS map [0x%llx, 0x%llx]: %s\n",
+				       rep->fn[j].cdev, (unsigned long long)start,
+				       (unsigned long long)(start + len - 1), strerror(-ret));
+				free(fr);
+				return ret;
+			}
+		}
+		rep->parent_pages += len / ZPCI_PAGE_SIZE;
+		rep->parent_runs++;
+	}
+	free(fr);
+	return 0;
+}
+
 int zrep_init(struct zrep *rep, struct ztrace *t)
 {
+	return zrep_init_flags(rep, t, 0);
+}
+
+int zrep_init_flags(struct zrep *rep, struct ztrace *t, unsigned int flags)
+{
+	bool pinned_parent = flags & ZREP_PINNED_PARENT;
+	uint64_t mem, fr, base = 0, end = ~0ULL;
 	struct zrep_fn *f;
-	uint64_t mem, fr;
 	uint32_t i;
 	int k, ret;
 
@@ -723,6 +844,7 @@ int zrep_init(struct zrep *rep, struct ztrace *t)
 	rep->vm.kvm_fd = -1;
 	rep->vm.vm_fd = -1;
 	rep->vm.vcpu_fd = -1;
+	rep->hwpt_flags = pinned_parent ? IOMMU_HWPT_S390_KVM_PINNED_PARENT : 0;
 	for (k = 0; k < ZTR_MAX_FH; k++) {
 		rep->fn[k].d.iommufd = -1;
 		rep->fn[k].d.devfd = -1;
@@ -747,6 +869,27 @@ int zrep_init(struct zrep *rep, struct ztrace *t)
 	rep->kb0 = zpin_vmpin_kb();
 	rep->foll0 = zpin_foll_pinned();
 
+	/* the functions first: their aperture places guest RAM in pinned-parent mode */
+	for (k = 0; k < t->nfh; k++) {
+		uint64_t pba, pal;
+
+		f = &rep->fn[k];
+		ret = zdev_open(&f->d, f->cdev);
+		if (ret) {
+			printf("ERROR: %s: open/bind/nest parent: %s\n", f->cdev,
+			       strerror(-ret));
+			return 1;
+		}
+		rep->nfn = k + 1;
+		snprintf(f->dbg, sizeof(f->dbg),
+			 "/sys/kernel/debug/s390-kvm-iommu/%d-%08x", getpid(), f->fh);
+		zdev_aperture(&f->d, &pba, &pal);
+		if (pba > base)
+			base = pba;
+		if (pal < end)
+			end = pal;
+	}
+
 	mem = t->guest_ram;
 	if (!mem)
 		mem = t->max_gpa + 16 * ZPCI_MIB;
@@ -760,50 +903,50 @@ int zrep_init(struct zrep *rep, struct ztrace *t)
 	 * get touched, so let the sparse mapping past the overcommit heuristic.
 	 */
 	zset_overcommit(1);
-	ret = zvm_create(&rep->vm, mem);
+	if (pinned_parent) {
+		/*
+		 * The parent IOAS maps IOVA = GPA and iommufd only maps IOVAs
+		 * inside the host function's DMA aperture: relocate the
+		 * traced guest RAM to GPA start_dma (1 MiB aligned), a memslot
+		 * of its own; slot 0 keeps only the vCPU's lowcore.
+		 */
+		base = (base + ZPCI_MIB - 1) & ~(ZPCI_MIB - 1);
+		if (base + mem - 1 < base || base + mem - 1 > end) {
+			printf("ERROR: pinned-parent: guest RAM 0x%llx relocated to 0x%llx does not fit the host aperture (last 0x%llx): %s\n",
+			       (unsigned long long)mem, (unsigned long long)base,
+			       (unsigned long long)end,
+			       "give the emulated host more memory (MEM=)");
+			return 1;
+		}
+		ztrace_relocate(t, base);
+		ret = zvm_create(&rep->vm, 0);
+		if (!ret)
+			ret = zvm_add_data_slot(&rep->vm, base, mem);
+	} else {
+		ret = zvm_create(&rep->vm, mem);
+	}
 	if (ret) {
 		printf("ERROR: VM with 0x%llx bytes of guest RAM: %s\n",
 		       (unsigned long long)mem, strerror(-ret));
 		return 1;
 	}
-	/* a guest's DMA buffers are real memory: touch every traced frame */
-	for (i = 0; i < t->nptes; i++) {
-		fr = t->ptes[i].entry & ZT_PTE_ADDR_MASK;
-		if (fr + ZPCI_PAGE_SIZE <= rep->vm.mem_size)
-			__atomic_store_n((uint64_t *)zvm_ptr(&rep->vm, fr), fr | 1,
-					 __ATOMIC_RELAXED);
-	}
 	if (zgt_alloc_init(&rep->a, &rep->vm, t)) {
 		printf("ERROR: out of memory\n");
 		return 1;
 	}
-	for (k = 0; k < t->nfh; k++) {
-		uint64_t pba, pal;
-
-		f = &rep->fn[k];
-		ret = zdev_open(&f->d, f->cdev);
-		if (ret) {
-			printf("ERROR: %s: open/bind: %s\n", f->cdev, strerror(-ret));
+	/* a guest's DMA buffers are real memory: touch every traced frame */
+	for (i = 0; i < t->nptes; i++) {
+		fr = t->ptes[i].entry & ZT_PTE_ADDR_MASK;
+		if (zgt_in_ram(&rep->a, fr, ZPCI_PAGE_SIZE))
+			__atomic_store_n((uint64_t *)zvm_ptr(&rep->vm, fr), fr | 1,
+					 __ATOMIC_RELAXED);
+	}
+	if (pinned_parent) {
+		if (zrep_map_parents(rep))
 			return 1;
-		}
-		rep->nfn = k + 1;
-		zdev_aperture(&f->d, &pba, &pal);
-		ret = zdev_hwpt_alloc(&f->d, rep->vm.vm_fd, f->fh, 0, pba, pal,
-				      &f->hwpt);
-		if (ret) {
-			printf("ERROR: %s: s390 KVM hwpt for fh 0x%x: %s\n", f->cdev,
-			       f->fh, strerror(-ret));
-			return 1;
-		}
-		f->have_hwpt = true;
-		ret = zdev_attach(&f->d, f->hwpt);
-		if (ret) {
-			printf("ERROR: %s: attach: %s\n", f->cdev, strerror(-ret));
-			return 1;
-		}
-		f->kvm_attached = true;
-		snprintf(f->dbg, sizeof(f->dbg),
-			 "/sys/kernel/debug/s390-kvm-iommu/%d-%08x", getpid(), f->fh);
+		zpin_settle(400, 10000);
+		rep->kb_parent = zpin_vmpin_kb();
+		rep->foll_parent = zpin_foll_pinned();
 	}
 	return 0;
 }
@@ -853,20 +996,44 @@ void zrep_fini(struct zrep *rep)
 	}
 }
 
-static int zrep_send_ioat(struct zrep_fn *f)
+/*
+ * The guest registered (or re-registered) its IOAT: a new nested hwpt with
+ * it, attached in place of the current one (a replace), which is then
+ * destroyed (its shadow and pins go with it)
+ */
+static int zrep_register(struct zrep *rep, struct zrep_fn *f)
 {
-	struct iommu_hwpt_s390_kvm_invalidate e;
+	uint32_t id;
+	int ret;
 
-	memset(&e, 0, sizeof(e));
-	if (f->has_ioat) {
-		e.op = IOMMU_S390_KVM_OP_SET_IOAT;
-		e.iota = f->g.iota;
-		e.pba = f->pba;
-		e.pal = f->pal;
-	} else {
-		e.op = IOMMU_S390_KVM_OP_CLEAR_IOAT;
+	ret = zdev_hwpt_alloc_flags(&f->d, rep->vm.vm_fd, f->fh, rep->hwpt_flags,
+				    f->g.iota, f->pba, f->pal, &id);
+	if (ret)
+		return ret;
+	ret = zdev_attach(&f->d, id);
+	if (ret) {
+		zdev_destroy_obj(&f->d, id);
+		return ret;
 	}
-	return zdev_invalidate(&f->d, f->hwpt, &e);
+	f->kvm_attached = true;
+	if (f->have_hwpt)
+		zdev_destroy_obj(&f->d, f->hwpt);
+	f->hwpt = id;
+	f->have_hwpt = true;
+	return 0;
+}
+
+/* deregistration: detach (the hwpt keeps its shadow until destroyed) */
+static int zrep_deregister(struct zrep_fn *f)
+{
+	int ret;
+
+	if (!f->kvm_attached)
+		return 0;
+	ret = zdev_detach(&f->d);
+	if (!ret)
+		f->kvm_attached = false;
+	return ret;
 }
 
 int zrep_ioat(struct zrep *rep, const struct ztr_rec *r, char *err, size_t errlen)
@@ -910,14 +1077,14 @@ int zrep_ioat(struct zrep *rep, const struct ztr_rec *r, char *err, size_t errle
 		f->pal = r->pal;
 		f->has_ioat = true;
 	}
-	if (f->kvm_attached) {
-		ret = zrep_send_ioat(f);
-		if (ret) {
-			snprintf(err, errlen, "IOMMU_HWPT_INVALIDATE %s: %s",
-				 f->has_ioat ? "SET_IOAT" : "CLEAR_IOAT",
-				 strerror(-ret));
-			return -1;
-		}
+	if (rep->user_mode)
+		return 0;
+	ret = f->has_ioat ? zrep_register(rep, f) : zrep_deregister(f);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", f->has_ioat ?
+			 "nested hwpt (IOMMU_HWPT_ALLOC + attach)" : "detach",
+			 strerror(-ret));
+		return -1;
 	}
 	return 0;
 }
@@ -986,7 +1153,7 @@ static int zrep_user_page(struct zrep *rep, struct zrep_fn *f, uint64_t iova,
 	}
 	if (!valid)
 		return 0;
-	if ((pte & ZT_PTE_ADDR_MASK) + ZPCI_PAGE_SIZE > rep->vm.mem_size)
+	if (!zgt_in_ram(&rep->a, pte & ZT_PTE_ADDR_MASK, ZPCI_PAGE_SIZE))
 		return -EFAULT;
 	ret = zrep_user_map(rep, f, iova, pte);
 	if (!ret)
@@ -1124,11 +1291,15 @@ int zrep_set_mode(struct zrep *rep, bool user)
 	for (k = 0; k < rep->nfn; k++) {
 		f = &rep->fn[k];
 		if (user && !f->user_attached) {
-			if (f->kvm_attached) {
-				ret = zdev_detach(&f->d);
+			/* the in-kernel pass's shadow and pins go with its hwpt */
+			ret = zrep_deregister(f);
+			if (ret)
+				return ret;
+			if (f->have_hwpt) {
+				ret = zdev_destroy_obj(&f->d, f->hwpt);
 				if (ret)
 					return ret;
-				f->kvm_attached = false;
+				f->have_hwpt = false;
 			}
 			if (!f->have_paging_ioas) {
 				memset(&ioas, 0, sizeof(ioas));
@@ -1150,10 +1321,12 @@ int zrep_set_mode(struct zrep *rep, bool user)
 					return ret;
 				f->user_attached = false;
 			}
-			ret = zdev_attach(&f->d, f->hwpt);
-			if (ret)
-				return ret;
-			f->kvm_attached = true;
+			/* no IOAT yet: the trace's ioat record will register it */
+			if (f->has_ioat) {
+				ret = zrep_register(rep, f);
+				if (ret)
+					return ret;
+			}
 		}
 	}
 	rep->user_mode = user;
@@ -1175,7 +1348,7 @@ int zrep_restart(struct zrep *rep)
 				return ret;
 		}
 		if (f->kvm_attached && f->has_ioat) {
-			ret = zrep_send_ioat(f);	/* drops the shadow */
+			ret = zrep_register(rep, f);	/* an empty shadow */
 			if (ret)
 				return ret;
 		}
@@ -1267,6 +1440,8 @@ long zrep_kvm_pinned(struct zrep *rep)
 	int k;
 
 	for (k = 0; k < rep->nfn; k++) {
+		if (!rep->fn[k].kvm_attached)
+			continue;	/* no view while detached */
 		if (zrep_shadow(&rep->fn[k], 0, 0, &a, &b, &c, &p) < 0 || p < 0)
 			return -1;
 		total += p;
