@@ -8,6 +8,7 @@
 #                (KASAN=1 or make check-kasan: also on a KASAN kernel, as CI does)
 #   make replay  replay TRACE= (default the shipped guest trace) through the
 #                in-kernel RPCIT path, checking the shadow after every RPCIT
+#                (MODE=on-demand, the default, or MODE=pinned-parent)
 #   make bench   TRACE= through the in-kernel and the userspace path (table)
 #                (BENCH=1 or make bench-nodebug: on a kernel without lock debugging)
 #
@@ -23,7 +24,7 @@ export KERNEL_SRC
 all: main
 
 help:
-	@sed -n '3,14p' Makefile
+	@sed -n '3,15p' Makefile
 
 deps:
 	@$(H)/deps.sh
@@ -62,7 +63,7 @@ run-check: initramfs
 # to the repo, default the shipped trace (harness/trace-default.sh)
 
 replay: selftests
-	@TRACE="$(TRACE)" $(H)/replay.sh replay
+	@TRACE="$(TRACE)" MODE="$(MODE)" $(H)/replay.sh replay
 
 # BENCH=1: boot a kernel without lock/RCU debugging (build/out-bench,
 # harness/kernel.config + harness/bench.config) instead of the test kernel

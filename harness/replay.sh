@@ -6,7 +6,10 @@
 # run zpci_rpcit_replay (exit status = its verdict) or zpci_rpcit_bench
 # (prints a table, never fails on time; the host-native engine benchmarks of
 # tools/testing/s390-kvm-shadow are printed first).
-# Usage: replay.sh replay|bench   (TRACE=, MEM=, TEST_TIMEOUT=)
+# Usage: replay.sh replay|bench   (TRACE=, MEM=, TEST_TIMEOUT=, MODE=)
+# MODE=on-demand (default) | pinned-parent (replay only): the nested hwpts'
+# mode, passed to zpci_rpcit_replay as zpci.replay_mode= on the kernel
+# command line; pinned-parent logs are build/logs/run-replay-pinned-parent.*
 # BENCH=1 (make bench BENCH=1 / make bench-nodebug): bench only, on a kernel
 # without the lock/RCU debugging (harness/kernel.config + harness/bench.config,
 # built into build/out-bench); logs build/logs/run-bench-nodebug.*
@@ -19,6 +22,11 @@ export TRACE=${TRACE:-$DEFAULT_TRACE}
 case "$TRACE" in /*) tr=$TRACE ;; *) tr=$TOP/$TRACE ;; esac
 [ -f "$tr" ] || { echo "$what: ERROR: trace $TRACE not found ($tr)"; exit 1; }
 prog=zpci_rpcit_$what
+MODE=${MODE:-on-demand}
+case "$MODE" in
+on-demand|pinned-parent) ;;
+*) echo "$what: ERROR: MODE=$MODE (on-demand or pinned-parent)"; exit 1 ;;
+esac
 [ -x "$B/selftests/$prog" ] || { echo "$what: ERROR: build/selftests/$prog missing (failed to build?)"; exit 1; }
 "$TOP/harness/mkinitramfs.sh" || exit 1
 nf=$(cat "$B/initramfs.funcs" 2>/dev/null || echo 1)
@@ -29,6 +37,16 @@ if [ "$what" = bench ]; then
 	echo "=== emulated host: trace replay, in-kernel vs userspace RPCIT path ==="
 fi
 tag=
+if [ "$what" = replay ]; then
+	export KERNEL_CMDLINE="${KERNEL_CMDLINE:-} zpci.replay_mode=$MODE"
+	if [ "$MODE" != on-demand ]; then
+		tag=-$MODE
+		export RUN_TAG=$tag
+	fi
+	echo "replay: mode $MODE"
+elif [ "$MODE" != on-demand ]; then
+	echo "bench: note: MODE=$MODE ignored (the bench compares the on-demand in-kernel path with the userspace path)"
+fi
 if [ "$what" = bench ] && [ "${BENCH:-0}" = 1 ]; then
 	echo "=== bench kernel: no lock debugging (build/out-bench, harness/bench.config) ==="
 	mkdir -p "$B/logs"
@@ -53,7 +71,7 @@ awk -v p="$prog" 'index($0, "ZPCI-HARNESS: BEGIN " p) == 1 { on = 1; next }
 	on' "$log" 2>/dev/null
 grep -q "^ZPCI-HARNESS: END $prog rc=0" "$log" 2>/dev/null || rc=1
 if [ "$what" = replay ]; then
-	[ $rc = 0 ] && echo "make: replay OK" || echo "make: replay FAILED (build/logs/run-replay.log)"
+	[ $rc = 0 ] && echo "make: replay OK (mode $MODE)" || echo "make: replay FAILED (mode $MODE, build/logs/run-replay$tag.log)"
 	exit $rc
 fi
 [ $rc = 0 ] || echo "make: bench run incomplete (build/logs/run-bench$tag.log)"
