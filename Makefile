@@ -2,8 +2,8 @@
 #
 # In-kernel RPCIT acceleration for KVM on IBM Z: build + emulated-host test harness.
 #
-#   make         build everything, boot the emulated IBM Z host, run the main job,
-#                check the disk write-back
+#   make         build everything, boot the emulated IBM Z host, run the main job
+#                (on-demand, pinned-parent, direct-map), check the disk write-back
 #   make check   every test; last line "N passed, N failed"
 #                (KASAN=1 or make check-kasan: also on a KASAN kernel, as CI does)
 #   make replay  replay TRACE= (default the shipped guest trace) through the
@@ -93,7 +93,7 @@ check-kasan:
 
 clean:
 	rm -rf build/out build/selftests build/initramfs.root build/initramfs.cpio.gz \
-		build/disk.img build/logs
+		build/initramfs.kmod build/initramfs-boot*.cpio.gz build/disk.img build/logs
 
 # Also drops the prepared tree (build/linux-source-6.12 reading copy is kept)
 distclean: clean

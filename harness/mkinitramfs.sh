@@ -2,13 +2,46 @@
 # SPDX-License-Identifier: GPL-2.0
 # Pack build/initramfs.cpio.gz: static busybox (s390x), harness/init,
 # build/selftests/* and tools/testing/selftests/kvm/s390x/zpci_tests.list.
+#
+#   mkinitramfs.sh boot BZIMAGE OUT   OUT = build/initramfs.cpio.gz followed by
+#                                     a second archive with the kvm.ko built
+#                                     with BZIMAGE (<kernel out>/arch/s390/kvm/
+#                                     kvm.ko) as /lib/modules/kvm.ko, and its
+#                                     kernel's `uname -v` in
+#                                     /lib/modules/kvm.ko.uts (harness/init
+#                                     refuses a kvm.ko of another build).
+#                                     harness/run-qemu.sh does this for every
+#                                     boot, so the KASAN and bench kernels get
+#                                     their own kvm.ko.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
+
+if [ "${1:-}" = boot ]; then
+	img=$2; out=$3
+	kout=${img%/arch/s390/boot/bzImage}
+	[ -f "$B/initramfs.cpio.gz" ] || { echo "initramfs: ERROR: build/initramfs.cpio.gz missing" >&2; exit 1; }
+	ko=$kout/arch/s390/kvm/kvm.ko
+	O=$B/initramfs.kmod; rm -rf "$O"; mkdir -p "$O/lib/modules"
+	if [ "$kout" != "$img" ] && [ -f "$ko" ] && grep -qx CONFIG_KVM=m "$kout/.config" 2>/dev/null; then
+		cp "$ko" "$O/lib/modules/kvm.ko"
+		sed -n 's/^#define UTS_VERSION "\(.*\)"$/\1/p' "$kout/include/generated/utsversion.h" \
+			> "$O/lib/modules/kvm.ko.uts" 2>/dev/null || true
+		[ -s "$O/lib/modules/kvm.ko.uts" ] || rm -f "$O/lib/modules/kvm.ko.uts"
+	else
+		echo "initramfs: note: no kvm.ko next to $img (KVM built in?): none packed"
+	fi
+	{ cat "$B/initramfs.cpio.gz"
+	  (cd "$O" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1
+	} > "$out.new"
+	mv "$out.new" "$out"
+	exit 0
+fi
+
 BB=$B/busybox/bin/busybox
 [ -x "$BB" ] || "$TOP/harness/deps.sh" busybox
 R=$B/initramfs.root
-rm -rf "$R"; mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,tests,etc}
+rm -rf "$R"; mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,tests,etc,lib/modules}
 cp "$BB" "$R/bin/busybox"
 cp "$TOP/harness/init" "$R/init"; chmod +x "$R/init"
 n=0

@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Boot the emulated IBM Z host (QEMU TCG) with the kernel from build/out,
-# build/initramfs.cpio.gz and one zPCI virtio-blk function on build/disk.img.
+# build/initramfs.cpio.gz plus the kvm.ko of that kernel (mkinitramfs.sh
+# boot), and zPCI virtio-blk functions (function 0 on build/disk.img).
 # Usage: run-qemu.sh main|check|shell   (BOOT_TIMEOUT=seconds, default 600;
-#        KERNEL=bzImage, SMP=, MEM=, RUN_TAG=suffix for the log names)
+#        KERNEL=bzImage, SMP=, MEM=, RUN_TAG=suffix for the log names,
+#        ZPCI_FUNCS=number of functions)
 # Console goes to build/logs/run-<mode>.log; results to build/logs/run-<mode>.results
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,11 +28,17 @@ flock -n 7 || { echo "run: waiting for build/.run.lock (another emulated-host ru
 # fresh disk image every boot (the main job writes to it)
 python3 "$TOP/harness/mkdisk.py" create "$B/disk.img"
 rm -f "$B/logs/run-$mode$TAG.writeback"
+# the initramfs with the kvm.ko built with this kernel (KASAN, bench: their own)
+BOOT_INITRD=$B/initramfs-boot$TAG.cpio.gz
+"$TOP/harness/mkinitramfs.sh" boot "$KERNEL" "$BOOT_INITRD" || exit 1
+INITRD=$BOOT_INITRD
 
 # ZPCI_FUNCS=N zPCI virtio-blk functions (default: what the trace packed by
-# mkinitramfs.sh needs, build/initramfs.funcs); function 0 is build/disk.img,
-# the others get small scratch images (vfio1, vfio2, ...)
+# mkinitramfs.sh needs, build/initramfs.funcs, and at least 2: the nested
+# tests use vfio1 as a second device); function 0 is build/disk.img, the
+# others get small scratch images (vfio1, vfio2, ...)
 NF=${ZPCI_FUNCS:-$(cat "$B/initramfs.funcs" 2>/dev/null || echo 1)}
+[ -n "${ZPCI_FUNCS:-}" ] || [ "$NF" -ge 2 ] || NF=2
 QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp ${SMP:-2} -m ${MEM:-5120}
       -nographic -no-reboot -net none -action panic=exit-failure
       -kernel "$KERNEL" -initrd "$INITRD"
