@@ -123,14 +123,21 @@ void zvm_destroy(struct zvm *vm)
 int zvm_add_data_slot(struct zvm *vm, uint64_t gpa, uint64_t size)
 {
 	struct kvm_userspace_memory_region region;
-	void *p;
+	uint8_t *map, *p;
+	size_t head;
 
 	if ((gpa | size) & (ZPCI_MIB - 1) || !size || vm->hi_mem)
 		return -EINVAL;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
-	if (p == MAP_FAILED)
+	/* the memslot's HVA must be 1 MiB aligned too: trim an oversized map */
+	map = mmap(NULL, size + ZPCI_MIB, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED)
 		return neg_errno();
+	p = (uint8_t *)(((uintptr_t)map + ZPCI_MIB - 1) & ~(uintptr_t)(ZPCI_MIB - 1));
+	head = p - map;
+	if (head)
+		munmap(map, head);
+	munmap(p + size, ZPCI_MIB - head);
 	memset(&region, 0, sizeof(region));
 	region.slot = 1;
 	region.guest_phys_addr = gpa;
