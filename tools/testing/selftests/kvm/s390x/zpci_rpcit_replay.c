@@ -3,7 +3,7 @@
  * zpci_rpcit_replay: replay a real guest's RPCIT trace through the in-kernel
  * RPCIT path and check the shadow after every RPCIT.
  *
- * Usage: zpci_rpcit_replay [-v] [-m on-demand|pinned-parent] TRACE
+ * Usage: zpci_rpcit_replay [-v] [-m on-demand|pinned-parent] [-f] TRACE
  * (decompressed trace; format: the '#' header of the trace files). Without
  * -m the mode is zpci.replay_mode= of the kernel command line, else
  * on-demand. A VM gets the trace's guest RAM; every traced fh gets its own
@@ -21,11 +21,13 @@
  * every invalid one absent. After teardown the pins must be back to baseline.
  *
  * pinned-parent: the nested hwpts get IOMMU_HWPT_S390_KVM_PINNED_PARENT and
- * guest RAM is mapped into each parent IOAS at IOVA = GPA, which iommufd only
- * allows inside the host function's DMA aperture: the traced guest RAM is
- * therefore relocated to GPA start_dma (rounded up to 1 MiB), i.e. that base
- * is added to every traced guest-physical address (IOTA origins, the table
- * entries built from them, PTE frames). The host page the shadow must hold is
+ * guest RAM is mapped into each parent IOAS at IOVA = GPA (all of it when
+ * the host can pin that much; with -f, or when it cannot, only the pages the
+ * trace uses as DMA frames), which iommufd only allows inside the host
+ * function's DMA aperture: the traced guest RAM is therefore relocated to
+ * GPA start_dma (rounded up to 1 MiB), i.e. that base is added to every
+ * traced guest-physical address (IOTA origins, the table entries built from
+ * them, PTE frames). The host page the shadow must hold is
  * then the parent's translation of the GPA, i.e. the page iommufd pinned for
  * the VMM's view of it (pagemap again), and refreshes must pin nothing: the
  * debugfs "pinned" count stays 0 and VmPin / foll pins do not move from what
@@ -179,7 +181,7 @@ int main(int argc, char **argv)
 {
 	const char *path = "/tests/replay.trace", *mode = NULL;
 	long nrpcit = 0, nglobal = 0, pinned, foll, kb, kb1 = 0, foll1 = 0;
-	bool pinned_parent, held_ok = true, ok;
+	bool pinned_parent, frames_only = false, held_ok = true, ok;
 	struct zrep_res res;
 	struct ztrace t;
 	static struct zrep rep;	/* large: page table lists */
@@ -189,11 +191,13 @@ int main(int argc, char **argv)
 	int opt, ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "vm:")) != -1) {
+	while ((opt = getopt(argc, argv, "vm:f")) != -1) {
 		if (opt == 'v')
 			verbose = 1;
 		else if (opt == 'm')
 			mode = optarg;
+		else if (opt == 'f')
+			frames_only = true;
 		else
 			return 2;
 	}
@@ -213,7 +217,8 @@ int main(int argc, char **argv)
 	printf("trace %s: %u records, %ld rpcit (%ld global), %u ptes, %u inv, %d fh, %s0x%llx\n",
 	       path, t.nrecs, t.nrpcit, t.nglobal, t.nptes, t.ninvs, t.nfh,
 	       "guest RAM ", (unsigned long long)t.guest_ram);
-	ret = zrep_init_flags(&rep, &t, pinned_parent ? ZREP_PINNED_PARENT : 0);
+	ret = zrep_init_flags(&rep, &t, (pinned_parent ? ZREP_PINNED_PARENT : 0) |
+			      (frames_only ? ZREP_PARENT_FRAMES : 0));
 	if (ret) {
 		zrep_fini(&rep);
 		return ret;
@@ -230,8 +235,9 @@ int main(int argc, char **argv)
 		kb1 = rep.kb_parent;
 		foll1 = rep.foll_parent;
 		printf("mode pinned-parent: parent IOAS of each function maps %s at IOVA = GPA: %llu pages in %ld runs (VmPin +%ld kB, foll pins %+ld)\n",
-		       rep.parent_all ? "all of guest RAM" :
-		       "the traced DMA frames (pinning all of guest RAM would not fit the emulated host)",
+		       rep.parent_all ? "all of guest RAM" : frames_only ?
+		       "the traced DMA frames only (-f)" :
+		       "the traced DMA frames only (the host cannot pin all of guest RAM)",
 		       (unsigned long long)rep.parent_pages, rep.parent_runs,
 		       kb1 - rep.kb0, foll1 - rep.foll0);
 	} else {
@@ -287,7 +293,8 @@ out:
 	kb = rep.kb0;
 	foll = rep.foll0;
 	zrep_fini(&rep);
-	ok = zpin_wait(kb, foll, 10000);
+	/* unpinning a parent's map of all of guest RAM takes a while */
+	ok = zpin_wait(kb, foll, pinned_parent ? 60000 : 10000);
 	printf("after teardown: VmPin %ld kB (baseline %ld), foll pins %ld (baseline %ld): %s\n",
 	       zpin_vmpin_kb(), kb, zpin_foll_pinned(), foll,
 	       ok ? "back to baseline" : "NOT back to baseline");

@@ -216,6 +216,8 @@ int zrep_init(struct zrep *rep, struct ztrace *t);
  * memory to pin it, else the pages the trace uses as DMA frames.
  */
 #define ZREP_PINNED_PARENT	(1u << 0)
+/* with ZREP_PINNED_PARENT: map only the traced DMA frames, however much memory */
+#define ZREP_PARENT_FRAMES	(1u << 1)
 int zrep_init_flags(struct zrep *rep, struct ztrace *t, unsigned int flags);
 void zrep_fini(struct zrep *rep);
 struct zrep_fn *zrep_fn_of(struct zrep *rep, uint32_t fh);

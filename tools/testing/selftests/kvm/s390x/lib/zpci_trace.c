@@ -773,14 +773,14 @@ static int cmp_gpa(const void *a, const void *b)
  * IOVA = GPA (iommufd pins it there). All of it if the host can pin that
  * much, else the traced DMA frames, in runs of contiguous pages.
  */
-static int zrep_map_parents(struct zrep *rep)
+static int zrep_map_parents(struct zrep *rep, bool frames_only)
 {
 	struct ztrace *t = rep->t;
 	uint64_t ram = rep->a.ram_end - rep->a.ram_base, *fr, start, len;
 	uint32_t i, n = 0, k;
 	int ret, j;
 
-	rep->parent_all = zmem_available() > ram + 256 * ZPCI_MIB;
+	rep->parent_all = !frames_only && zmem_available() > ram + 256 * ZPCI_MIB;
 	fr = calloc(t->nptes + 1, sizeof(*fr));
 	if (!fr)
 		return -ENOMEM;
@@ -942,7 +942,7 @@ int zrep_init_flags(struct zrep *rep, struct ztrace *t, unsigned int flags)
 					 __ATOMIC_RELAXED);
 	}
 	if (pinned_parent) {
-		if (zrep_map_parents(rep))
+		if (zrep_map_parents(rep, flags & ZREP_PARENT_FRAMES))
 			return 1;
 		zpin_settle(400, 10000);
 		rep->kb_parent = zpin_vmpin_kb();
