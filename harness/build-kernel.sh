@@ -49,7 +49,8 @@ config() {
 	[ -n "$saved" ] && rm -f "$saved"
 	# report fragment values that did not survive
 	local miss=0 important="CONFIG_PCI CONFIG_S390_IOMMU CONFIG_IOMMUFD CONFIG_VFIO CONFIG_VFIO_PCI
-		CONFIG_VFIO_DEVICE_CDEV CONFIG_KVM CONFIG_BLK_DEV_INITRD CONFIG_DEVTMPFS CONFIG_DEBUG_FS
+		CONFIG_VFIO_DEVICE_CDEV CONFIG_KVM CONFIG_MODULES CONFIG_MODULE_UNLOAD
+		CONFIG_BLK_DEV_INITRD CONFIG_DEVTMPFS CONFIG_DEBUG_FS
 		CONFIG_PROVE_LOCKING CONFIG_SCLP_VT220_CONSOLE CONFIG_BINFMT_ELF
 		CONFIG_S390_KVM_IOMMU CONFIG_KVM_S390_TEST_NO_SIE"
 	while IFS= read -r line; do
@@ -67,8 +68,9 @@ config() {
 			done
 		fi
 	done < <(cat "$TOP/harness/kernel.config" ${EXTRA_FRAGMENT:-} | last_wins)
-	for i in CONFIG_VFIO_PCI CONFIG_IOMMUFD CONFIG_VFIO_DEVICE_CDEV CONFIG_KVM; do
-		grep -qx "$i=y" "$OUT/.config" || { echo "build-kernel: ERROR: $i=y missing from .config"; miss=1; }
+	for i in CONFIG_VFIO_PCI=y CONFIG_IOMMUFD=y CONFIG_VFIO_DEVICE_CDEV=y CONFIG_MODULES=y \
+		 CONFIG_MODULE_UNLOAD=y CONFIG_KVM=m; do
+		grep -qx "$i" "$OUT/.config" || { echo "build-kernel: ERROR: $i missing from .config"; miss=1; }
 	done
 	if [ $miss = 1 ]; then
 		echo "build-kernel: ERROR: important config options were dropped by merge (see above)" >&2
@@ -82,12 +84,22 @@ last_wins() {
 	tac | awk '{ s = $0; sub(/^# /, "", s); sub(/[= ].*/, "", s) } s !~ /^CONFIG_/ || !seen[s]++' | tac
 }
 
+# The default target (all) builds the modules too (CONFIG_MODULES=y):
+# kvm.ko must be there, /init loads it
+check_modules() {
+	local ko=$OUT/arch/s390/kvm/kvm.ko
+	[ -f "$ko" ] || { echo "build-kernel: ERROR: $ko was not built" >&2; exit 1; }
+	echo "build-kernel: modules: $(cd "$OUT" && find . -name '*.ko' | sed 's|^\./||' | sort | tr '\n' ' ')"
+}
+
 t0=$(date +%s)
 config
 if [ $# -gt 0 ]; then
 	"${KMAKE[@]}" "$@"
+	for a in "$@"; do [ "$a" = all ] && check_modules; done
 else
 	"${KMAKE[@]}"
+	check_modules
 	"${KMAKE[@]}" -s headers
 fi
 t1=$(date +%s)
