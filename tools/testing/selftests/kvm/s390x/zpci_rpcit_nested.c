@@ -596,6 +596,43 @@ TEST_F_TIMEOUT(nest, same_fh_second_device_eexist, 120)
 }
 
 /*
+ * A guest IOAT deregistration is a detach, which keeps the shadow: attaching
+ * the same nested hwpt again translates as before, without a guest refresh.
+ * While detached, the fh's RPCITs go to userspace.
+ */
+TEST_F_TIMEOUT(nest, reattach_same_hwpt, 120)
+{
+	struct nest *n = &self->n;
+	uint64_t iova, gpa;
+	struct zrpcit r;
+	long kb, foll;
+	void *page;
+
+	nest_up(_metadata, n, 0);
+	nest_rings(_metadata, n, false);
+	gpa = zvm_alloc_scattered_page(&n->vm);
+	ASSERT_NE(0, gpa);
+	page = zvm_ptr(&n->vm, gpa);
+	iova = n->pba + ZPCI_MIB;
+	ASSERT_EQ(0, zt_map(&n->t, iova, gpa, false));
+	ASSERT_RPCIT(&n->vm, iova, ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_DMA_READ(n, iova, page, 0x230000);
+	snap(&kb, &foll);
+
+	ASSERT_EQ(0, zdev_detach(&n->d));
+	n->attached = false;
+	ASSERT_EQ(0, zvm_rpcit(&n->vm, ZPCI_GUEST_FH, iova, ZPCI_PAGE_SIZE, &r));
+	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason);
+	ASSERT_PINS(kb, foll, 0);
+
+	ASSERT_EQ(0, zdev_attach(&n->d, n->hwpt));
+	n->attached = true;
+	ASSERT_DMA_READ(n, iova, page, 0x231000);
+	ASSERT_RPCIT(&n->vm, iova, ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(kb, foll, 0);
+}
+
+/*
  * The nested hwpt holds kvm.ko: with every VM, vCPU and /dev/kvm fd closed
  * the module cannot be removed while the hwpt exists; after IOMMU_DESTROY it
  * can. It is loaded again for the tests that follow.
