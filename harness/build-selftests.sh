@@ -17,7 +17,8 @@ if [ ${#progs[@]} = 0 ]; then
 	echo "selftests: note: no $SD/zpci_*.c yet: nothing to build"
 	exit 0
 fi
-CFLAGS="-static -O2 -Wall -I$B/out/usr/include -I$B/linux/tools/testing/selftests -I$SD"
+# -fmacro-prefix-map: __FILE__ in messages (kselftest_harness) relative to the repository
+CFLAGS="-static -O2 -Wall -fmacro-prefix-map=$TOP/= -I$B/out/usr/include -I$B/linux/tools/testing/selftests -I$SD"
 [ -d "$SD/lib" ] && CFLAGS="$CFLAGS -I$SD/lib"
 fail=0
 for p in "${progs[@]}"; do
