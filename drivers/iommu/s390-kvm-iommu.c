@@ -743,6 +743,37 @@ out:
 	mutex_unlock(&s390_kvm_iommu_table_lock);
 }
 
+static int s390_kvm_iommu_span(void *arg, u64 iova, u64 hpa, bool prot)
+{
+	u64 *span = arg;
+
+	span[0] = min(span[0], iova);
+	span[1] = max(span[1], iova + PAGE_SIZE - 1);
+	return 0;
+}
+
+/*
+ * A function that requires refresh (zdev->tlb_refresh) uses only the
+ * translations a host RPCIT announced since its IOAT was registered: after
+ * attaching a domain whose shadow kept translations (re-attach, failed
+ * replace), announce them with one host RPCIT over their span.
+ */
+static void s390_kvm_iommu_announce(struct s390_kvm_iommu_domain *kdom)
+{
+	struct zpci_dev *zdev = kdom->zdev;
+	u64 span[2] = { U64_MAX, 0 };
+
+	lockdep_assert_held(&kdom->lock);
+
+	if (!zdev->tlb_refresh || !kdom->shadow.nr_pinned)
+		return;
+	s390_shadow_for_each(&kdom->shadow, 0, U64_MAX, s390_kvm_iommu_span,
+			     span);
+	if (span[0] <= span[1])
+		zpci_refresh_trans((u64)zdev->fh << 32, span[0],
+				   span[1] - span[0] + 1);
+}
+
 static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
 					struct device *dev)
 {
@@ -769,6 +800,7 @@ static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
 
 	mutex_lock(&kdom->lock);
 	kdom->zdev = to_zpci_dev(dev);
+	s390_kvm_iommu_announce(kdom);
 	mutex_unlock(&kdom->lock);
 	s390_kvm_iommu_hash(kdom);
 	s390_kvm_iommu_dbg_add(kdom);
