@@ -17,12 +17,15 @@ else res "FAIL setup $(grep -E "^$H (SETUP|KVM|NODE .* MISSING|PCI|no virtio)" "
 grep -q "^$H NOLIST" "$LOG.clean" && res "FAIL zpci_tests.list missing: no listed selftests ran"
 
 # BEGIN/END pairs
+# a program listed twice is told apart by its options (arguments that are
+# not paths), e.g. "zpci_rpcit_replay -m pinned-parent"
 awk -v H="$H" '
-	index($0, H " BEGIN ") == 1 { name = $3; open_ = 1; next }
-	index($0, H " END ") == 1 { rc = $4; sub(/^rc=/, "", rc);
-		if (rc == "0") print "PASS " $3; else if (rc == "127") print "FAIL " $3 " program missing";
-		else if (rc == "137") print "FAIL " $3 " killed (per-test timeout) rc=137";
-		else print "FAIL " $3 " exit code " rc; open_ = 0; next }
+	index($0, H " BEGIN ") == 1 { name = $3; for (i = 4; i <= NF; i++) if ($i !~ /^\//) name = name " " $i
+		open_ = 1; next }
+	index($0, H " END ") == 1 { rc = $4; sub(/^rc=/, "", rc); if (!open_) name = $3
+		if (rc == "0") print "PASS " name; else if (rc == "127") print "FAIL " name " program missing";
+		else if (rc == "137") print "FAIL " name " killed (per-test timeout) rc=137";
+		else print "FAIL " name " exit code " rc; open_ = 0; next }
 	END { if (open_) print "FAIL " name " did not finish (crash, hang or boot timeout)" }
 ' "$LOG.clean" >> "$RES"
 
