@@ -776,24 +776,14 @@ bool s390_shadow_lookup(struct s390_shadow *sh, u64 iova, u64 *hpa, bool *prot)
 }
 EXPORT_SYMBOL_GPL(s390_shadow_lookup);
 
-/**
- * s390_shadow_for_each() - Visit every valid shadow translation in a range
- * @sh: the shadow
- * @start: first IOVA of the range (bytes)
- * @last: last IOVA of the range (bytes, inclusive)
- * @fn: called for each valid shadow PTE in IOVA order with the page's IOVA,
- *	the host physical address it maps to and whether it is read-only;
- *	a non-zero return stops the walk
- * @arg: first argument of @fn
- *
- * For tests and debugging: walks only valid shadow tables, so the cost
- * follows the shadow's population, not the size of the range.
- *
- * Context: the caller's shadow mutex held.
- * Return: 0 after a complete walk, else the first non-zero value of @fn.
+/*
+ * Call @fn for every valid shadow PTE in [start, last], in IOVA order, with
+ * its page table and index; a non-zero return stops the walk. Visits only
+ * valid shadow tables, so the cost follows the shadow's population.
  */
-int s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
-			 int (*fn)(void *arg, u64 iova, u64 hpa, bool prot),
+static int sh_walk_valid(struct s390_shadow *sh, u64 start, u64 last,
+			 int (*fn)(u64 *pt, unsigned int px, u64 iova,
+				   void *arg),
 			 void *arg)
 {
 	unsigned int rtx, sx, px;
@@ -818,8 +808,7 @@ int s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
 				if (iova < (start & SH_PAGE_MASK) || iova > last ||
 				    !sh_pte_valid(pt[px]))
 					continue;
-				rc = fn(arg, iova, pt[px] & ZPCI_PTE_ADDR_MASK,
-					pt[px] & ZPCI_TABLE_PROT_MASK);
+				rc = fn(pt, px, iova, arg);
 				if (rc)
 					return rc;
 			}
@@ -827,7 +816,67 @@ int s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
 	}
 	return 0;
 }
+
+struct sh_visit_ctx {
+	int (*fn)(void *arg, u64 iova, u64 hpa, bool prot);
+	void *arg;
+};
+
+static int sh_visit_fn(u64 *pt, unsigned int px, u64 iova, void *arg)
+{
+	struct sh_visit_ctx *v = arg;
+
+	return v->fn(v->arg, iova, pt[px] & ZPCI_PTE_ADDR_MASK,
+		     pt[px] & ZPCI_TABLE_PROT_MASK);
+}
+
+/**
+ * s390_shadow_for_each() - Visit every valid shadow translation in a range
+ * @sh: the shadow
+ * @start: first IOVA of the range (bytes)
+ * @last: last IOVA of the range (bytes, inclusive)
+ * @fn: called for each valid shadow PTE in IOVA order with the page's IOVA,
+ *	the host physical address it maps to and whether it is read-only;
+ *	a non-zero return stops the walk
+ * @arg: first argument of @fn
+ *
+ * For tests and debugging: walks only valid shadow tables, so the cost
+ * follows the shadow's population, not the size of the range.
+ *
+ * Context: the caller's shadow mutex held.
+ * Return: 0 after a complete walk, else the first non-zero value of @fn.
+ */
+int s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
+			 int (*fn)(void *arg, u64 iova, u64 hpa, bool prot),
+			 void *arg)
+{
+	struct sh_visit_ctx v = { .fn = fn, .arg = arg };
+
+	return sh_walk_valid(sh, start, last, sh_visit_fn, &v);
+}
 EXPORT_SYMBOL_GPL(s390_shadow_for_each);
+
+struct sh_unmap_gpa {
+	struct s390_shadow *sh;
+	u64 first;
+	u64 last;
+	struct s390_shadow_result *res;
+};
+
+/* Clear one shadow PTE built from a frame in the range, if there is room */
+static int sh_unmap_gpa_pte(u64 *pt, unsigned int px, u64 iova, void *arg)
+{
+	struct sh_unmap_gpa *u = arg;
+	struct s390_shadow *sh = u->sh;
+	u64 gpa = sh_seen(pt)[px] & ZPCI_PTE_ADDR_MASK;
+
+	if (gpa < u->first || gpa > u->last)
+		return 0;
+	if (sh->nr_gather == sh->max_gather)
+		return -EAGAIN;
+	sh_clear_pte(sh, pt, px, iova, u->res);
+	return 0;
+}
 
 /**
  * s390_shadow_unmap_gpa() - Remove the translations of a guest-physical range
@@ -853,35 +902,11 @@ EXPORT_SYMBOL_GPL(s390_shadow_for_each);
 int s390_shadow_unmap_gpa(struct s390_shadow *sh, u64 first, u64 last,
 			  struct s390_shadow_result *res)
 {
-	unsigned int rtx, sx, px;
-	u64 *st, *pt, gpa;
+	struct sh_unmap_gpa u = { .sh = sh, .first = first & SH_PAGE_MASK,
+				  .last = last, .res = res };
 
 	memset(res, 0, sizeof(*res));
-	first &= SH_PAGE_MASK;
-	for (rtx = 0; rtx < SH_ENTRIES; rtx++) {
-		if (!sh_entry_valid(sh->root[rtx]))
-			continue;
-		st = sh_virt(sh, sh->root[rtx] & ZPCI_RTE_ADDR_MASK);
-		for (sx = 0; sx < SH_ENTRIES; sx++) {
-			if (!sh_entry_valid(st[sx]))
-				continue;
-			pt = sh_virt(sh, st[sx] & ZPCI_STE_ADDR_MASK);
-			for (px = 0; px < SH_PTES; px++) {
-				if (!sh_pte_valid(pt[px]))
-					continue;
-				gpa = sh_seen(pt)[px] & ZPCI_PTE_ADDR_MASK;
-				if (gpa < first || gpa > last)
-					continue;
-				if (sh->nr_gather == sh->max_gather)
-					return -EAGAIN;
-				sh_clear_pte(sh, pt, px,
-					     ((u64)rtx << SH_REG_SHIFT) |
-					     ((u64)sx << SH_SEG_SHIFT) |
-					     ((u64)px << SH_PAGE_SHIFT), res);
-			}
-		}
-	}
-	return 0;
+	return sh_walk_valid(sh, 0, SH_RT_REACH - 1, sh_unmap_gpa_pte, &u);
 }
 EXPORT_SYMBOL_GPL(s390_shadow_unmap_gpa);
 
