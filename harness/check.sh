@@ -114,7 +114,11 @@ check_kasan() {
 		fail "kernel build (KASAN) (build/logs/check-kbuild-kasan.log)"; return
 	fi
 	step "emulated host run on the KASAN kernel (-smp 1)"
-	KERNEL=$B/out-kasan/arch/s390/boot/bzImage SMP=1 RUN_TAG=-kasan "$H/run-qemu.sh" check
+	# one vCPU and KASAN's checks make it several times slower than the
+	# default run: longer bounds for the boot and for each program
+	KERNEL=$B/out-kasan/arch/s390/boot/bzImage SMP=1 RUN_TAG=-kasan \
+		BOOT_TIMEOUT=${KASAN_BOOT_TIMEOUT:-2400} TEST_TIMEOUT=${KASAN_TEST_TIMEOUT:-1200} \
+		"$H/run-qemu.sh" check
 	local st rest
 	while read -r st rest; do
 		case "$rest" in setup*) continue ;; esac	# counted once, in the main run
