@@ -229,12 +229,14 @@ int main(int argc, char **argv)
 		       (unsigned long long)rep.fn[i].d.start_dma,
 		       (unsigned long long)rep.fn[i].d.end_dma);
 	if (pinned_parent) {
-		printf("mode pinned-parent: guest RAM relocated to GPA 0x%llx (%s): %s\n",
+		printf("mode pinned-parent: guest RAM relocated to GPA 0x%llx (%s): %s %s\n",
 		       (unsigned long long)t.reloc, "the host aperture's start",
-		       "every traced guest-physical address (IOTA origins, table entries, PTE frames) is +that base");
+		       "every traced guest-physical address (IOTA origins, table entries,",
+		       "PTE frames) is +that base");
 		kb1 = rep.kb_parent;
 		foll1 = rep.foll_parent;
-		printf("mode pinned-parent: parent IOAS of each function maps %s at IOVA = GPA: %llu pages in %ld runs (VmPin +%ld kB, foll pins %+ld)\n",
+		printf("mode pinned-parent: parent IOAS of each function maps ");
+		printf("%s at IOVA = GPA: %llu pages in %ld runs (VmPin +%ld kB, foll pins %+ld)\n",
 		       rep.parent_all ? "all of guest RAM" : frames_only ?
 		       "the traced DMA frames only (-f)" :
 		       "the traced DMA frames only (the host cannot pin all of guest RAM)",
@@ -284,7 +286,8 @@ out:
 		kb = zpin_vmpin_kb();
 		foll = zpin_foll_pinned();
 		held_ok = kb == kb1 && foll == foll1 && pinned == 0;
-		printf("pinned-parent: pins held by refreshes: %s %ld, VmPin %+ld kB, foll pins %+ld %s: %s\n",
+		printf("pinned-parent: pins held by refreshes: ");
+		printf("%s %ld, VmPin %+ld kB, foll pins %+ld %s: %s\n",
 		       "debugfs pinned", pinned, kb - kb1, foll - foll1,
 		       "since the parent map", held_ok ? "none" : "NOT 0");
 	}

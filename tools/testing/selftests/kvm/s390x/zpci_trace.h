@@ -215,9 +215,9 @@ int zrep_init(struct zrep *rep, struct ztrace *t);
  * function's parent at IOVA = GPA: all of it when the emulated host has the
  * memory to pin it, else the pages the trace uses as DMA frames.
  */
-#define ZREP_PINNED_PARENT	(1u << 0)
+#define ZREP_PINNED_PARENT	0x1u
 /* with ZREP_PINNED_PARENT: map only the traced DMA frames, however much memory */
-#define ZREP_PARENT_FRAMES	(1u << 1)
+#define ZREP_PARENT_FRAMES	0x2u
 int zrep_init_flags(struct zrep *rep, struct ztrace *t, unsigned int flags);
 void zrep_fini(struct zrep *rep);
 struct zrep_fn *zrep_fn_of(struct zrep *rep, uint32_t fh);

@@ -912,8 +912,10 @@ int zrep_init_flags(struct zrep *rep, struct ztrace *t, unsigned int flags)
 		 */
 		base = (base + ZPCI_MIB - 1) & ~(ZPCI_MIB - 1);
 		if (base + mem - 1 < base || base + mem - 1 > end) {
-			printf("ERROR: pinned-parent: guest RAM 0x%llx relocated to 0x%llx does not fit the host aperture (last 0x%llx): %s\n",
-			       (unsigned long long)mem, (unsigned long long)base,
+			printf("ERROR: pinned-parent: guest RAM 0x%llx %s 0x%llx %s 0x%llx): %s\n",
+			       (unsigned long long)mem, "relocated to",
+			       (unsigned long long)base,
+			       "does not fit the host aperture (last",
 			       (unsigned long long)end,
 			       "give the emulated host more memory (MEM=)");
 			return 1;
