@@ -20,9 +20,10 @@ B=$TOP/build
 if [ "${1:-}" = boot ]; then
 	img=$2; out=$3
 	kout=${img%/arch/s390/boot/bzImage}
-	[ -f "$B/initramfs.cpio.gz" ] || { echo "initramfs: ERROR: build/initramfs.cpio.gz missing" >&2; exit 1; }
+	BASE=${INITRAMFS_BASE:-$B/initramfs.cpio.gz}
+	[ -f "$BASE" ] || { echo "initramfs: ERROR: $BASE missing" >&2; exit 1; }
 	ko=$kout/arch/s390/kvm/kvm.ko
-	O=$B/initramfs.kmod; rm -rf "$O"; mkdir -p "$O/lib/modules"
+	O=$out.kmod; rm -rf "$O"; mkdir -p "$O/lib/modules"
 	if [ "$kout" != "$img" ] && [ -f "$ko" ] && grep -qx CONFIG_KVM=m "$kout/.config" 2>/dev/null; then
 		cp "$ko" "$O/lib/modules/kvm.ko"
 		sed -n 's/^#define UTS_VERSION "\(.*\)"$/\1/p' "$kout/include/generated/utsversion.h" \
@@ -31,16 +32,19 @@ if [ "${1:-}" = boot ]; then
 	else
 		echo "initramfs: note: no kvm.ko next to $img (KVM built in?): none packed"
 	fi
-	{ cat "$B/initramfs.cpio.gz"
+	{ cat "$BASE"
 	  (cd "$O" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1
 	} > "$out.new"
 	mv "$out.new" "$out"
+	rm -rf "$O"
 	exit 0
 fi
 
 BB=$B/busybox/bin/busybox
 [ -x "$BB" ] || "$TOP/harness/deps.sh" busybox
-R=$B/initramfs.root
+# INITRAMFS_OUT: another output (harness/run-one.sh); TEST_LIST: another list
+OUTF=${INITRAMFS_OUT:-$B/initramfs.cpio.gz}
+R=$OUTF.root
 rm -rf "$R"; mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,tests,etc,lib/modules}
 cp "$BB" "$R/bin/busybox"
 cp "$TOP/harness/init" "$R/init"; chmod +x "$R/init"
@@ -48,7 +52,7 @@ n=0
 if [ -d "$B/selftests" ]; then
 	for f in "$B"/selftests/*; do [ -f "$f" ] && cp "$f" "$R/tests/" && n=$((n + 1)); done
 fi
-LIST=$TOP/tools/testing/selftests/kvm/s390x/zpci_tests.list
+LIST=${TEST_LIST:-$TOP/tools/testing/selftests/kvm/s390x/zpci_tests.list}
 if [ -f "$LIST" ]; then cp "$LIST" "$R/tests/zpci_tests.list"; else
 	echo "initramfs: note: $LIST missing: the check run will run no listed tests"; fi
 # Trace for zpci_rpcit_replay/_bench (TRACE=path, relative to the repo; .xz or
@@ -68,6 +72,6 @@ else
 	echo "initramfs: note: trace $TR missing: zpci_rpcit_replay will fail"
 	echo 1 > "$B/initramfs.funcs"
 fi
-(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$B/initramfs.cpio.gz.new"
-mv "$B/initramfs.cpio.gz.new" "$B/initramfs.cpio.gz"
-echo "initramfs: build/initramfs.cpio.gz ($n test programs, $(du -k "$B/initramfs.cpio.gz" | cut -f1) KiB)"
+(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$OUTF.new"
+mv "$OUTF.new" "$OUTF"
+echo "initramfs: ${OUTF#$TOP/} ($n test programs, $(du -k "$OUTF" | cut -f1) KiB)"

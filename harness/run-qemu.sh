@@ -12,25 +12,30 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
 mode=${1:-check}
 KERNEL=${KERNEL:-$B/out/arch/s390/boot/bzImage}
-INITRD=$B/initramfs.cpio.gz
+INITRD=${INITRD_BASE:-$B/initramfs.cpio.gz}
 TAG=${RUN_TAG:-}		# e.g. -kasan: separate log/result files
 LOG=$B/logs/run-$mode$TAG.log
 RES=$B/logs/run-$mode$TAG.results
 TMO=${BOOT_TIMEOUT:-600}
 TEST_TMO=${TEST_TIMEOUT:-300}
 mkdir -p "$B/logs"
+# no results of an earlier boot survive a run that stops before parse-log.sh
+rm -f "$RES" "$LOG.clean" "${RES%.results}.mainjob" "$B/logs/run-$mode$TAG.writeback"
 [ -f "$KERNEL" ] || { echo "run: ERROR: $KERNEL missing (make kernel)"; exit 1; }
 [ -f "$INITRD" ] || { echo "run: ERROR: $INITRD missing (make initramfs)"; exit 1; }
 # One boot at a time: build/disk.img is shared (the main job writes to it
 # and the write-back check reads it after QEMU exits).
-exec 7>"$B/.run.lock"
-flock -n 7 || { echo "run: waiting for build/.run.lock (another emulated-host run)"; flock 7; }
+# (harness/run-one.sh holds it already and says so with ZPCI_RUN_LOCKED=1)
+if [ "${ZPCI_RUN_LOCKED:-0}" != 1 ]; then
+	exec 7>"$B/.run.lock"
+	flock -n 7 || { echo "run: waiting for build/.run.lock (another emulated-host run)"; flock 7; }
+fi
 # fresh disk image every boot (the main job writes to it)
 python3 "$TOP/harness/mkdisk.py" create "$B/disk.img"
 rm -f "$B/logs/run-$mode$TAG.writeback"
 # the initramfs with the kvm.ko built with this kernel (KASAN, bench: their own)
 BOOT_INITRD=$B/initramfs-boot$TAG.cpio.gz
-"$TOP/harness/mkinitramfs.sh" boot "$KERNEL" "$BOOT_INITRD" || exit 1
+INITRAMFS_BASE=$INITRD "$TOP/harness/mkinitramfs.sh" boot "$KERNEL" "$BOOT_INITRD" || exit 1
 INITRD=$BOOT_INITRD
 
 # ZPCI_FUNCS=N zPCI virtio-blk functions (default: what the trace packed by

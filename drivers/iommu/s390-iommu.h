@@ -32,7 +32,7 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 			    const struct iommu_user_data *user_data);
 bool s390_domain_is_kvm(struct iommu_domain *domain);
 void s390_kvm_iommu_detached(struct iommu_domain *domain,
-			     struct zpci_dev *zdev);
+			     struct zpci_dev *zdev, int dereg_rc);
 void s390_kvm_iommu_parent_unmapped(struct list_head *link, u64 first,
 				    u64 last);
 #else
@@ -55,7 +55,7 @@ static inline bool s390_domain_is_kvm(struct iommu_domain *domain)
 }
 
 static inline void s390_kvm_iommu_detached(struct iommu_domain *domain,
-					   struct zpci_dev *zdev)
+					   struct zpci_dev *zdev, int dereg_rc)
 {
 }
 #endif

@@ -30,6 +30,7 @@
 #define pr_fmt(fmt) KMSG_COMPONENT ": " fmt
 
 #include <linux/debugfs.h>
+#include <linux/fault-inject.h>
 #include <linux/file.h>
 #include <linux/hashtable.h>
 #include <linux/init.h>
@@ -80,6 +81,17 @@
  * @was_hashed: @hnode was in the table before (under the same lock)
  * @lock: serializes refreshes, parent and memslot unmaps, attach, detach
  * @zdev: the attached function, NULL while detached (under @lock)
+ * @pending: a host RPCIT failed; what it should have made safe is still
+ *	queued in @shadow and [@pending_start, @pending_end] is issued again
+ *	with the next host RPCIT (under @lock)
+ * @pending_start: first IOVA of the unconfirmed range (bytes)
+ * @pending_end: last IOVA of the unconfirmed range (bytes, inclusive)
+ * @quarantined: the IOAT deregistration failed, so the function may still
+ *	walk the shadow: its pins and tables are never released
+ * @resume_iova: a refresh stopped at the work bound (cc 2): the RPCIT's
+ *	IOVA, so that its retry resumes at @resume_next (under @lock)
+ * @resume_len: the RPCIT's length (bytes), 0 when there is nothing to resume
+ * @resume_next: first IOVA the retry still has to refresh
  * @pba: first IOVA the guest may use (bytes)
  * @pal: last IOVA the guest may use (bytes, inclusive)
  * @shadow: the shadow tables (under @lock)
@@ -109,6 +121,13 @@ struct s390_kvm_iommu_domain {
 	bool			was_hashed;
 	struct mutex		lock;	/* see @lock above */
 	struct zpci_dev		*zdev;
+	bool			pending;
+	u64			pending_start;
+	u64			pending_end;
+	bool			quarantined;
+	u64			resume_iova;
+	u64			resume_len;
+	u64			resume_next;
 	u64			pba;
 	u64			pal;
 	struct s390_shadow	shadow;
@@ -123,6 +142,35 @@ struct s390_kvm_iommu_domain {
 /* RPCIT condition codes (asm/pci_insn.h names them only from 6.12.115 on) */
 #define S390_KVM_RPCIT_CC_OK	0
 #define S390_KVM_RPCIT_CC_ERR	1
+#define S390_KVM_RPCIT_CC_BUSY	2
+
+/*
+ * Work bound of one RPCIT: guest table entries examined per engine call, and
+ * per instruction. A refresh that reaches the bound answers busy (cc 2); the
+ * guest retries the same RPCIT, which resumes where the last one stopped.
+ */
+#define S390_KVM_RPCIT_CHUNK_VISIT	(1UL << 16)
+#define S390_KVM_RPCIT_MAX_VISIT	(1UL << 20)
+
+/* Events and totals shown in debugfs (summary) for tests */
+static atomic_long_t s390_kvm_iommu_nr_domains;
+static atomic_long_t s390_kvm_iommu_nr_attached;
+static atomic_long_t s390_kvm_iommu_nr_pins;
+static atomic_long_t s390_kvm_iommu_nr_tables;
+static atomic_long_t s390_kvm_iommu_nr_pending;
+static atomic_long_t s390_kvm_iommu_host_rpcit_failures;
+static atomic_long_t s390_kvm_iommu_to_vmm;
+static atomic_long_t s390_kvm_iommu_busy;
+
+/*
+ * Fault injection (CONFIG_FAULT_INJECTION): a pin fails with -ENOMEM, a host
+ * RPCIT fails as if the firmware answered cc 1 with host_rpcit_fail_status
+ * (16: insufficient resources, otherwise an error). Both take part in the
+ * per-task fail-nth walk.
+ */
+static DECLARE_FAULT_ATTR(s390_kvm_iommu_fail_pin);
+static DECLARE_FAULT_ATTR(s390_kvm_iommu_fail_host_rpcit);
+static u32 s390_kvm_iommu_host_rpcit_fail_status = ZPCI_PCI_ST_INSUF_RES;
 
 /* (kvm, guest fh) -> attached domain; lookups under RCU, updates under the mutex */
 static DEFINE_HASHTABLE(s390_kvm_iommu_table, 6);
@@ -237,10 +285,16 @@ static int s390_kvm_iommu_pin(void *priv, u64 gpa, bool write, u64 *hpa)
 	hva = kdom->kvm_ops->gpa_to_hva(kdom->kvm, gpa & PAGE_MASK, &writable);
 	if (kvm_is_error_hva(hva) || (write && !writable))
 		return -EFAULT;
+	if (should_fail(&s390_kvm_iommu_fail_pin, 1))
+		return -ENOMEM;
 
 	rc = pin_user_pages_fast(hva, 1, gup_flags, &page);
-	if (rc != 1)
+	if (rc != 1) {
+		/* transient (migration of the page, retry): the guest retries */
+		if (rc == -EAGAIN || rc == -EBUSY)
+			return -EBUSY;
 		return rc == -ENOMEM ? -ENOMEM : -EFAULT;
+	}
 	pfn = page_to_pfn(page);
 	*hpa = PFN_PHYS(pfn);
 
@@ -264,6 +318,7 @@ static int s390_kvm_iommu_pin(void *priv, u64 gpa, bool write, u64 *hpa)
 		goto out_unpin;
 	}
 	kdom->nr_pins++;
+	atomic_long_inc(&s390_kvm_iommu_nr_pins);
 	return 0;
 
 out_unpin:
@@ -292,6 +347,7 @@ static void s390_kvm_iommu_unpin(void *priv, u64 hpa, bool dirty)
 	}
 	xa_erase(&kdom->pins, pfn);
 	kdom->nr_pins--;
+	atomic_long_dec(&s390_kvm_iommu_nr_pins);
 	page = pfn_to_page(pfn);
 	unpin_user_pages_dirty_lock(&page, 1, val & S390_KVM_PIN_DIRTY);
 	s390_kvm_iommu_uncharge(kdom, 1);
@@ -300,21 +356,31 @@ static void s390_kvm_iommu_unpin(void *priv, u64 hpa, bool dirty)
 static u64 *s390_kvm_iommu_alloc_table(void *priv)
 {
 	/* order 2: 16 KiB, naturally aligned as region/segment tables must be */
-	return (u64 *)__get_free_pages(GFP_KERNEL_ACCOUNT, 2);
+	u64 *table = (u64 *)__get_free_pages(GFP_KERNEL_ACCOUNT, 2);
+
+	if (table)
+		atomic_long_inc(&s390_kvm_iommu_nr_tables);
+	return table;
 }
 
 static void s390_kvm_iommu_free_table(void *priv, u64 *table)
 {
+	atomic_long_dec(&s390_kvm_iommu_nr_tables);
 	free_pages((unsigned long)table, 2);
 }
 
 static u64 *s390_kvm_iommu_alloc_pt(void *priv)
 {
-	return (u64 *)__get_free_page(GFP_KERNEL_ACCOUNT);
+	u64 *pt = (u64 *)__get_free_page(GFP_KERNEL_ACCOUNT);
+
+	if (pt)
+		atomic_long_inc(&s390_kvm_iommu_nr_tables);
+	return pt;
 }
 
 static void s390_kvm_iommu_free_pt(void *priv, u64 *pt)
 {
+	atomic_long_dec(&s390_kvm_iommu_nr_tables);
 	free_page((unsigned long)pt);
 }
 
@@ -353,44 +419,112 @@ static const struct s390_shadow_ops s390_kvm_iommu_shadow_ops = {
 };
 
 /*
+ * Issue a host RPCIT for [start, last] of the attached function: 0,
+ * -ENOMEM (status 16) or -EIO.
+ */
+static int s390_kvm_iommu_host_rpcit(struct s390_kvm_iommu_domain *kdom,
+				     u64 start, u64 last)
+{
+	struct zpci_dev *zdev = kdom->zdev;
+
+	if (should_fail(&s390_kvm_iommu_fail_host_rpcit, 1))
+		return s390_kvm_iommu_host_rpcit_fail_status ==
+		       ZPCI_PCI_ST_INSUF_RES ? -ENOMEM : -EIO;
+	return zpci_refresh_trans((u64)zdev->fh << 32, start, last - start + 1);
+}
+
+static void s390_kvm_iommu_set_pending(struct s390_kvm_iommu_domain *kdom,
+				       bool pending, u64 start, u64 last)
+{
+	if (pending != kdom->pending)
+		atomic_long_add(pending ? 1 : -1, &s390_kvm_iommu_nr_pending);
+	kdom->pending = pending;
+	kdom->pending_start = start;
+	kdom->pending_end = last;
+}
+
+/*
  * Make the hardware forget what the last engine call changed, then release
  * what that call unpinned or freed. A removed or changed entry always needs
  * the host RPCIT; entries that only became valid need it only when the
  * function requires refresh (zdev->tlb_refresh), as in s390-iommu's
- * iotlb_sync_map. One host RPCIT covers the whole changed range.
+ * iotlb_sync_map. One host RPCIT covers the whole changed range together
+ * with the range of an earlier host RPCIT that failed, clamped to the
+ * function's DMA aperture (nothing outside it is ever mapped, and the
+ * firmware rejects a range past end_dma).
+ *
+ * Nothing is released unless the host RPCIT succeeded: after a failure the
+ * unpins and table frees stay queued and the range pending, until a later
+ * host RPCIT covering it succeeds or the IOAT is deregistered. A domain
+ * that is not attached has no IOAT, so the device cannot reach the shadow.
  */
 static int s390_kvm_iommu_sync(struct s390_kvm_iommu_domain *kdom,
 			       struct s390_shadow_result *res)
 {
 	struct zpci_iommu_ctrs *ctrs = s390_iommu_domain_ctrs(kdom->domain);
 	struct zpci_dev *zdev = kdom->zdev;
-	int rc = 0;
+	bool need;
+	u64 start, last;
+	int rc;
 
-	if (zdev && res->changed && (res->removed || zdev->tlb_refresh)) {
-		atomic64_inc(res->removed ? &ctrs->sync_rpcits :
-				&ctrs->sync_map_rpcits);
-		rc = zpci_refresh_trans((u64)zdev->fh << 32, res->start,
-					res->end - res->start + 1);
-	}
 	atomic64_add(res->pinned, &ctrs->mapped_pages);
+	if (kdom->quarantined)
+		return zdev ? -EIO : 0;
+	if (!zdev)
+		goto release;
+	need = res->changed && (res->removed || zdev->tlb_refresh);
+	if (!need && !kdom->pending)
+		goto release;
+	start = need ? res->start : kdom->pending_start;
+	last = need ? res->end : kdom->pending_end;
+	if (kdom->pending) {
+		start = min(start, kdom->pending_start);
+		last = max(last, kdom->pending_end);
+	}
+	start = max_t(u64, start, zdev->start_dma);
+	last = min_t(u64, last, zdev->end_dma);
+	if (start > last) {
+		s390_kvm_iommu_set_pending(kdom, false, 0, 0);
+		goto release;
+	}
+	atomic64_inc(res->removed ? &ctrs->sync_rpcits : &ctrs->sync_map_rpcits);
+	rc = s390_kvm_iommu_host_rpcit(kdom, start, last);
+	if (rc) {
+		atomic_long_inc(&s390_kvm_iommu_host_rpcit_failures);
+		s390_kvm_iommu_set_pending(kdom, true, start, last);
+		return rc;
+	}
+	s390_kvm_iommu_set_pending(kdom, false, 0, 0);
+release:
 	atomic64_add(s390_shadow_release(&kdom->shadow),
 		     &ctrs->unmapped_pages);
-	return rc;
+	return 0;
 }
 
-/* Map an engine or host errno to the RPCIT answer: cc, and status on cc 1 */
+/*
+ * The RPCIT answer for the result of a refresh: cc 0; cc 1 status 16 for
+ * insufficient resources (pin limit, memory, or the host RPCIT's status
+ * 16); cc 2 (busy) at the work bound or for a transient pin failure;
+ * -EINTR for a fatal signal. Every other outcome is one the architecture
+ * answers with cc 1 status 8 and the function in the error state:
+ * -EOPNOTSUPP, for the VMM to decide.
+ */
 static int s390_kvm_iommu_cc(int rc, u8 *status)
 {
+	*status = 0;
 	switch (rc) {
 	case 0:
-		*status = 0;
 		return S390_KVM_RPCIT_CC_OK;
 	case -ENOMEM:
 		*status = ZPCI_PCI_ST_INSUF_RES;
 		return S390_KVM_RPCIT_CC_ERR;
+	case -EBUSY:
+		atomic_long_inc(&s390_kvm_iommu_busy);
+		return S390_KVM_RPCIT_CC_BUSY;
+	case -EINTR:
+		return -EINTR;
 	default:
-		*status = ZPCI_PCI_ST_FUNC_IN_ERR;
-		return S390_KVM_RPCIT_CC_ERR;
+		return -EOPNOTSUPP;
 	}
 }
 
@@ -400,24 +534,93 @@ static bool s390_kvm_iommu_aperture_ok(struct zpci_dev *zdev, u64 pba, u64 pal)
 	return pba <= pal && pba >= zdev->start_dma && pal <= zdev->end_dma;
 }
 
-/* Refresh [iova, iova + len) with kdom->lock held: the RPCIT semantics */
+/*
+ * Walk [cur, last] in engine calls of bounded work, syncing after each;
+ * *@visited accumulates the guest entries examined, *@released the shadow
+ * PTEs whose release the host RPCIT confirmed. Returns the first
+ * engine or host error, -EAGAIN with *@next set at the work bound, or
+ * -EINTR for a fatal signal.
+ */
+static int s390_kvm_iommu_walk(struct s390_kvm_iommu_domain *kdom, u64 cur,
+			       u64 last, u64 *next, unsigned long *visited,
+			       unsigned long *released)
+{
+	struct s390_shadow_result res;
+	bool nomem = false;
+	int rc, hrc;
+
+	for (;;) {
+		rc = s390_shadow_refresh(&kdom->shadow, cur, last - cur + 1,
+					 &res);
+		hrc = s390_kvm_iommu_sync(kdom, &res);
+		*visited += res.visited;
+		if (!hrc)
+			*released += res.unpinned;
+		if (res.nomem)
+			nomem = true;
+		if (rc != -EAGAIN)
+			break;
+		if (hrc) {
+			rc = hrc;
+			break;
+		}
+		cur = res.next;
+		*next = cur;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (*visited >= S390_KVM_RPCIT_MAX_VISIT)
+			return -EAGAIN;
+		cond_resched();
+	}
+	if (rc == -EBUSY)
+		*next = res.next;
+	if (!rc && nomem)
+		rc = -ENOMEM;
+	/* a table error takes precedence over the host's answer */
+	return rc ?: hrc;
+}
+
+/*
+ * Refresh [iova, iova + len) with kdom->lock held: the RPCIT semantics.
+ * A retry of an RPCIT that answered busy resumes where it stopped. When
+ * resources ran out but the walk released translations (a global refresh
+ * finding lazily unmapped entries), the range is walked once more with the
+ * released pins uncharged, as the guest expects from its global refresh.
+ */
 static int s390_kvm_iommu_refresh(struct s390_kvm_iommu_domain *kdom,
 				  u64 iova, u64 len, u8 *status)
 {
-	struct s390_shadow_result res = {};
-	u64 last = iova + len - 1;
-	int rc, hrc;
+	u64 last = iova + len - 1, cur = iova, next = iova;
+	unsigned long visited = 0, released = 0;
+	int rc;
 
 	lockdep_assert_held(&kdom->lock);
 
-	/* The whole range must lie in [pba, pal] of a registered IOAT */
-	if (!kdom->shadow.has_iota || !len || last < iova ||
-	    iova < kdom->pba || last > kdom->pal)
+	if (!len)
+		return s390_kvm_iommu_cc(0, status);
+	/* The whole range must lie in [pba, pal] of the registered IOAT */
+	if (last < iova || iova < kdom->pba || last > kdom->pal)
 		return s390_kvm_iommu_cc(-EINVAL, status);
 
-	rc = s390_shadow_refresh(&kdom->shadow, iova, len, &res);
-	hrc = s390_kvm_iommu_sync(kdom, &res);
-	return s390_kvm_iommu_cc(rc ?: hrc, status);
+	if (kdom->resume_len && kdom->resume_iova == iova &&
+	    kdom->resume_len == len)
+		cur = kdom->resume_next;
+	kdom->resume_len = 0;
+
+	rc = s390_kvm_iommu_walk(kdom, cur, last, &next, &visited, &released);
+	if (rc == -ENOMEM && released && visited < S390_KVM_RPCIT_MAX_VISIT) {
+		released = 0;
+		rc = s390_kvm_iommu_walk(kdom, iova, last, &next, &visited,
+					 &released);
+	}
+
+	if (rc == -EAGAIN || rc == -EBUSY) {
+		kdom->resume_iova = iova;
+		kdom->resume_len = len;
+		kdom->resume_next = next;
+		rc = -EBUSY;
+	}
+	return s390_kvm_iommu_cc(rc, status);
 }
 
 /*
@@ -434,7 +637,9 @@ static void s390_kvm_iommu_unmap_gpa(struct s390_kvm_iommu_domain *kdom,
 
 	do {
 		rc = s390_shadow_unmap_gpa(&kdom->shadow, first, last, &res);
-		s390_kvm_iommu_sync(kdom, &res);
+		/* a failed host RPCIT keeps the rest queued: no progress */
+		if (s390_kvm_iommu_sync(kdom, &res))
+			break;
 	} while (rc == -EAGAIN);
 }
 
@@ -536,9 +741,13 @@ static void s390_kvm_iommu_destroy(struct s390_kvm_iommu_domain *kdom)
 
 	WARN_ON(kdom->zdev);
 	s390_iommu_domain_free_shadow(kdom->domain);
-	s390_shadow_destroy(&kdom->shadow);
-	WARN_ON(kdom->nr_pins);
-	xa_destroy(&kdom->pins);
+	/* a quarantined shadow may still be walked: it stays, with its pins */
+	if (!kdom->quarantined) {
+		s390_shadow_destroy(&kdom->shadow);
+		WARN_ON(kdom->nr_pins);
+		xa_destroy(&kdom->pins);
+	}
+	atomic_long_dec(&s390_kvm_iommu_nr_domains);
 	kvm_ops->put_kvm(kdom->kvm);
 	put_task_struct(kdom->source_task);
 	free_uid(kdom->user);
@@ -574,29 +783,41 @@ EXPORT_SYMBOL_GPL(s390_kvm_iommu_put);
  * Implements Refresh PCI Translations for a function attached to a KVM
  * domain: walks the guest tables for the range through the VM's memslots,
  * maps newly valid guest frames (pinned on demand, or translated through
- * the pinned parent), updates the shadow and issues at most one host RPCIT.
- * The range must lie within [pba, pal] of the guest's registered IOAT. The
+ * the pinned parent), updates the shadow and issues the host RPCIT. The
+ * range must lie within [pba, pal] of the guest's registered IOAT. The
  * caller has done the instruction's program-exception checks.
+ *
+ * Only answers that leave the function's state alone are given here. What
+ * the architecture answers with cc 1 status 8 and the function in the error
+ * state (with a PCI error event), the guest-visible state the VMM owns, is
+ * left to the VMM, which repeats the refresh with IOMMU_HWPT_INVALIDATE to
+ * learn the answer.
  *
  * Context: process context of a vCPU thread, kvm->srcu read lock held.
  * May sleep.
- * Return: -ENOENT when the domain is not attached to its function (the
- * instruction is then left to userspace), otherwise the condition code:
- * 0 (done) or 1 with @status 8 (range outside [pba, pal], a guest
- * translation table error, or a guest frame that is not guest RAM or not
- * mapped by the parent) or 16 (insufficient resources: memlock limit or
- * memory exhausted; what was refreshed so far stays valid, a later refresh
- * of the range recovers).
+ * Return: the condition code: 0 (done; also for a zero length), 1 with
+ * @status 16 (insufficient resources: memlock limit, memory, or the host
+ * RPCIT's status 16; invalidations in the range were still processed, a
+ * later refresh recovers) or 2 (busy: the work bound of one instruction was
+ * reached or a pin failed transiently; the guest retries and the retry
+ * resumes); -ENOENT when the domain is not attached to its function and
+ * -EOPNOTSUPP for an error answer (range outside [pba, pal], a guest
+ * translation table error, a guest frame that is not guest RAM or not
+ * mapped by the parent, a failed host RPCIT): the VMM handles the
+ * instruction; -EINTR on a fatal signal.
  */
 int s390_kvm_iommu_rpcit(struct s390_kvm_iommu_domain *kdom, u64 iova,
 			 u64 len, u8 *status)
 {
 	int cc = -ENOENT;
 
-	mutex_lock(&kdom->lock);
+	if (mutex_lock_killable(&kdom->lock))
+		return -EINTR;
 	if (kdom->zdev)
 		cc = s390_kvm_iommu_refresh(kdom, iova, len, status);
 	mutex_unlock(&kdom->lock);
+	if (cc == -EOPNOTSUPP)
+		atomic_long_inc(&s390_kvm_iommu_to_vmm);
 	return cc;
 }
 EXPORT_SYMBOL_GPL(s390_kvm_iommu_rpcit);
@@ -685,15 +906,52 @@ static void s390_kvm_iommu_dbg_remove(struct s390_kvm_iommu_domain *kdom)
 	kdom->dbg = NULL;
 }
 
+/*
+ * "summary": one line of totals over all domains, for tests that check that
+ * everything came back to its baseline
+ */
+static int s390_kvm_iommu_dbg_summary_show(struct seq_file *m, void *unused)
+{
+	seq_printf(m, "domains %ld attached %ld pins %ld tables %ld ",
+		   atomic_long_read(&s390_kvm_iommu_nr_domains),
+		   atomic_long_read(&s390_kvm_iommu_nr_attached),
+		   atomic_long_read(&s390_kvm_iommu_nr_pins),
+		   atomic_long_read(&s390_kvm_iommu_nr_tables));
+	seq_printf(m, "host_rpcit_failures %ld pending %ld to_vmm %ld busy %ld\n",
+		   atomic_long_read(&s390_kvm_iommu_host_rpcit_failures),
+		   atomic_long_read(&s390_kvm_iommu_nr_pending),
+		   atomic_long_read(&s390_kvm_iommu_to_vmm),
+		   atomic_long_read(&s390_kvm_iommu_busy));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(s390_kvm_iommu_dbg_summary);
+
 static int __init s390_kvm_iommu_dbg_init(void)
 {
 	s390_kvm_iommu_dbg_root = debugfs_create_dir(KMSG_COMPONENT, NULL);
+	debugfs_create_file("summary", 0400, s390_kvm_iommu_dbg_root, NULL,
+			    &s390_kvm_iommu_dbg_summary_fops);
+	debugfs_create_u32("host_rpcit_fail_status", 0600,
+			   s390_kvm_iommu_dbg_root,
+			   &s390_kvm_iommu_host_rpcit_fail_status);
 	return 0;
 }
 late_initcall(s390_kvm_iommu_dbg_init);
 #else
 static void s390_kvm_iommu_dbg_add(struct s390_kvm_iommu_domain *kdom) {}
 static void s390_kvm_iommu_dbg_remove(struct s390_kvm_iommu_domain *kdom) {}
+#endif
+
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+static int __init s390_kvm_iommu_fault_init(void)
+{
+	fault_create_debugfs_attr("fail_s390_kvm_pin", NULL,
+				  &s390_kvm_iommu_fail_pin);
+	fault_create_debugfs_attr("fail_s390_kvm_host_rpcit", NULL,
+				  &s390_kvm_iommu_fail_host_rpcit);
+	return 0;
+}
+late_initcall(s390_kvm_iommu_fault_init);
 #endif
 
 /* Leave the (kvm, fh) table; lookups already under RCU may still finish */
@@ -769,9 +1027,13 @@ static void s390_kvm_iommu_announce(struct s390_kvm_iommu_domain *kdom)
 		return;
 	s390_shadow_for_each(&kdom->shadow, 0, U64_MAX, s390_kvm_iommu_span,
 			     span);
-	if (span[0] <= span[1])
-		zpci_refresh_trans((u64)zdev->fh << 32, span[0],
-				   span[1] - span[0] + 1);
+	if (span[0] > span[1])
+		return;
+	/* a failure leaves the span pending: the next refresh re-issues it */
+	if (s390_kvm_iommu_host_rpcit(kdom, span[0], span[1])) {
+		atomic_long_inc(&s390_kvm_iommu_host_rpcit_failures);
+		s390_kvm_iommu_set_pending(kdom, true, span[0], span[1]);
+	}
 }
 
 static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
@@ -802,6 +1064,7 @@ static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
 	kdom->zdev = to_zpci_dev(dev);
 	s390_kvm_iommu_announce(kdom);
 	mutex_unlock(&kdom->lock);
+	atomic_long_inc(&s390_kvm_iommu_nr_attached);
 	s390_kvm_iommu_hash(kdom);
 	s390_kvm_iommu_dbg_add(kdom);
 	return 0;
@@ -810,25 +1073,41 @@ static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
 /**
  * s390_kvm_iommu_detached() - The function left a KVM domain
  * @domain: the KVM domain the function was attached to
- * @zdev: the function, whose IOAT has already been deregistered
+ * @zdev: the function, whose IOAT deregistration was just attempted
+ * @dereg_rc: the result of that deregistration (0 or -errno)
  *
  * Called by s390-iommu.c when a function detaches (deregistration by the
  * guest, replacement by a new nested domain, or release). RPCITs of the fh
  * go to userspace from now on. The shadow and its pins are kept: a domain
  * attached again translates as before; they go when the domain is freed.
+ * With the IOAT gone the device no longer reaches the shadow, so releases
+ * still waiting for a host RPCIT that failed are performed now. If the
+ * deregistration failed, the function may still walk the shadow: the domain
+ * is quarantined and never releases its pins or tables.
  *
  * Context: process context, iommu group mutex held. May sleep.
  */
 void s390_kvm_iommu_detached(struct iommu_domain *domain,
-			     struct zpci_dev *zdev)
+			     struct zpci_dev *zdev, int dereg_rc)
 {
 	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
+	struct s390_shadow_result res = {};
 
 	s390_kvm_iommu_dbg_remove(kdom);
 	s390_kvm_iommu_unhash(kdom);
 	mutex_lock(&kdom->lock);
 	kdom->zdev = NULL;
+	kdom->resume_len = 0;
+	if (dereg_rc) {
+		pr_warn("fid %08x: IOAT deregistration failed (%d), shadow kept\n",
+			zdev->fid, dereg_rc);
+		kdom->quarantined = true;
+	}
+	/* no IOAT: pending releases are safe now */
+	s390_kvm_iommu_sync(kdom, &res);
+	s390_kvm_iommu_set_pending(kdom, false, 0, 0);
 	mutex_unlock(&kdom->lock);
+	atomic_long_dec(&s390_kvm_iommu_nr_attached);
 }
 
 /**
@@ -891,15 +1170,25 @@ s390_kvm_iommu_cache_invalidate_user(struct iommu_domain *domain,
 			break;
 		}
 
+		if (mutex_lock_killable(&kdom->lock)) {
+			rc = -EINTR;
+			break;
+		}
 		idx = srcu_read_lock(&kdom->kvm->srcu);
-		mutex_lock(&kdom->lock);
 		if (kdom->zdev)
 			cc = s390_kvm_iommu_refresh(kdom, inv.iova, inv.len,
 						    &status);
 		else
 			rc = -ENODEV;
-		mutex_unlock(&kdom->lock);
 		srcu_read_unlock(&kdom->kvm->srcu, idx);
+		mutex_unlock(&kdom->lock);
+		/* the VMM is told the error answer the guest would get */
+		if (cc == -EOPNOTSUPP) {
+			cc = S390_KVM_RPCIT_CC_ERR;
+			status = ZPCI_PCI_ST_FUNC_IN_ERR;
+		}
+		if (cc == -EINTR)
+			rc = -EINTR;
 		if (rc)
 			break;
 
@@ -910,6 +1199,12 @@ s390_kvm_iommu_cache_invalidate_user(struct iommu_domain *domain,
 			rc = -EFAULT;
 			break;
 		}
+		if (fatal_signal_pending(current)) {
+			i++;
+			rc = -EINTR;
+			break;
+		}
+		cond_resched();
 	}
 out:
 	array->entry_num = i;
@@ -1010,6 +1305,11 @@ s390_kvm_iommu_kvm_bind(const struct s390_kvm_iommu_kvm_ops *ops, int fd,
 		ops->put_kvm(kvm);
 		return ERR_PTR(-EPERM);
 	}
+	/* Secure Execution guests: their RPCIT is not supported here yet */
+	if (ops->is_protected(kvm)) {
+		ops->put_kvm(kvm);
+		return ERR_PTR(-EOPNOTSUPP);
+	}
 	vfio_kvm = ops->vfio_kvm(zdev);
 	if (vfio_kvm && vfio_kvm != kvm) {
 		ops->put_kvm(kvm);
@@ -1040,7 +1340,8 @@ s390_kvm_iommu_kvm_bind(const struct s390_kvm_iommu_kvm_ops *ops, int fd,
  * -EINVAL for a non-zero reserved field, a bad IOTA or an aperture outside
  * the function's, -ENODEV without zPCI function or with kvm.ko not loaded,
  * -EBADF when kvm_fd is not a KVM VM, -EPERM when the caller's mm is not
- * the VM's, -EXDEV when vfio associated the device with another VM,
+ * the VM's, -EOPNOTSUPP for a protected (Secure Execution) VM, -EXDEV when
+ * vfio associated the device with another VM,
  * -ENOMEM, -EFAULT.
  */
 struct iommu_domain *
@@ -1103,6 +1404,7 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	rc = s390_shadow_init(&kdom->shadow, &s390_kvm_iommu_shadow_ops, kdom);
 	if (rc)
 		goto out_free;
+	kdom->shadow.max_visit = S390_KVM_RPCIT_CHUNK_VISIT;
 	/* Nothing is mapped yet, so there is nothing to release */
 	rc = s390_shadow_set_iota(&kdom->shadow, data.iota, &res);
 	if (rc)
@@ -1122,6 +1424,7 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	kdom->user = get_uid(current_user());
 	kdom->account_user = !capable(CAP_IPC_LOCK);
 
+	atomic_long_inc(&s390_kvm_iommu_nr_domains);
 	s390_iommu_parent_link(parent, &kdom->parent_link);
 	mutex_lock(&s390_kvm_iommu_list_lock);
 	list_add_tail(&kdom->node, &s390_kvm_iommu_list);

@@ -29,6 +29,7 @@ struct s390_kvm_iommu_domain;
  * @vfio_kvm: the VM vfio associated @zdev with (KVM_DEV_VFIO_FILE_ADD
  *	before the device was opened), or NULL; for comparison only, no
  *	reference is taken
+ * @is_protected: the VM is a protected (Secure Execution) VM
  */
 struct s390_kvm_iommu_kvm_ops {
 	struct module *owner;
@@ -38,6 +39,7 @@ struct s390_kvm_iommu_kvm_ops {
 			  unsigned long len);
 	unsigned long (*gpa_to_hva)(struct kvm *kvm, u64 gpa, bool *writable);
 	struct kvm *(*vfio_kvm)(struct zpci_dev *zdev);
+	bool (*is_protected)(struct kvm *kvm);
 };
 
 int s390_kvm_iommu_register_kvm(const struct s390_kvm_iommu_kvm_ops *ops);

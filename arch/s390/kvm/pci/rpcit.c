@@ -22,15 +22,21 @@
  * @vcpu: the vCPU that executed RPCIT
  *
  * If the function handle in r1 belongs to a function attached to a KVM
- * nested IOMMU domain of this VM, performs the refresh in the kernel and answers the
- * guest as the architecture defines: a privileged-operation exception in
- * problem state, a specification exception for an odd r2, otherwise a
- * condition code, with the status in r1 bits 32-39 on cc 1.
+ * nested IOMMU domain of this VM, performs the refresh in the kernel and
+ * answers the guest as the architecture defines: a privileged-operation
+ * exception in problem state, a specification exception for an odd r2,
+ * otherwise a condition code, with the status in r1 bits 32-39 on cc 1.
+ * Answers that put the function into the error state (cc 1 status 8 with
+ * a PCI error event) concern state the VMM owns: the instruction then goes
+ * to userspace like one for an fh the kernel does not serve, as do RPCITs
+ * of protected (Secure Execution) vCPUs.
  *
- * Context: vCPU thread, kvm->srcu read lock held. May sleep.
+ * Context: vCPU thread, kvm->srcu read lock and vcpu->mutex held. May
+ * sleep.
  * Return: 0 when the instruction was handled (or a program interrupt was
- * injected), -EOPNOTSUPP to leave it to userspace (no domain serves the
- * fh, or the domain is not attached), or the error of the injection.
+ * injected), -EOPNOTSUPP to leave it to userspace, -EINTR on a fatal
+ * signal (the instruction is then executed again on the next entry), or
+ * the error of the injection.
  */
 int kvm_s390_handle_rpcit(struct kvm_vcpu *vcpu)
 {
@@ -39,6 +45,8 @@ int kvm_s390_handle_rpcit(struct kvm_vcpu *vcpu)
 	u8 status = 0;
 	int r1, r2, cc;
 
+	if (kvm_s390_pv_cpu_is_protected(vcpu))
+		return -EOPNOTSUPP;
 	kvm_s390_get_regs_rre(vcpu, &r1, &r2);
 	kdom = s390_kvm_iommu_get(vcpu->kvm, gprs[r1] >> 32);
 	if (!kdom)
@@ -54,8 +62,12 @@ int kvm_s390_handle_rpcit(struct kvm_vcpu *vcpu)
 	}
 
 	cc = s390_kvm_iommu_rpcit(kdom, gprs[r2], gprs[r2 + 1], &status);
+	if (cc == -EINTR) {
+		kvm_s390_retry_instr(vcpu);
+		goto out;
+	}
 	if (cc < 0) {
-		/* not attached: userspace decides, as for any other fh */
+		/* not attached, or an error answer: userspace decides */
 		cc = -EOPNOTSUPP;
 		goto out;
 	}
@@ -109,6 +121,11 @@ static struct kvm *kvm_s390_rpcit_vfio_kvm(struct zpci_dev *zdev)
 	return kvm;
 }
 
+static bool kvm_s390_rpcit_is_protected(struct kvm *kvm)
+{
+	return kvm_s390_pv_get_handle(kvm) != 0;
+}
+
 static const struct s390_kvm_iommu_kvm_ops kvm_s390_rpcit_kvm_ops = {
 	.owner		= THIS_MODULE,
 	.get_kvm_file	= kvm_s390_rpcit_get_kvm_file,
@@ -116,6 +133,7 @@ static const struct s390_kvm_iommu_kvm_ops kvm_s390_rpcit_kvm_ops = {
 	.read_guest	= kvm_s390_rpcit_read_guest,
 	.gpa_to_hva	= kvm_s390_rpcit_gpa_to_hva,
 	.vfio_kvm	= kvm_s390_rpcit_vfio_kvm,
+	.is_protected	= kvm_s390_rpcit_is_protected,
 };
 
 /**
