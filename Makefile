@@ -83,8 +83,9 @@ check-host:
 check-static: prepare
 	@$(H)/check.sh static
 
-# KASAN=1: also build a KASAN kernel (build/out-kasan) and rerun the tests on it
-# STRICT=1: exit 1 when anything failed
+# KASAN=1: also build a KASAN kernel (build/out-kasan) and rerun the tests on it.
+# Exit status 1 when anything failed (make then adds its "Error 1" note on
+# stderr after the last line of the output, "N passed, N failed").
 check:
 	@$(H)/check.sh all
 
@@ -92,8 +93,8 @@ check-kasan:
 	@KASAN=1 $(H)/check.sh all
 
 clean:
-	rm -rf build/out build/selftests build/initramfs.root build/initramfs.cpio.gz \
-		build/initramfs.kmod build/initramfs-boot*.cpio.gz build/disk.img build/logs
+	rm -rf build/out build/selftests build/initramfs.cpio.gz.root build/initramfs.cpio.gz build/initramfs-one* \
+		build/initramfs-boot*.cpio.gz* build/run-one build/disk.img build/logs
 
 # Also drops the prepared tree (build/linux-source-6.12 reading copy is kept)
 distclean: clean

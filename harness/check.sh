@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# make check / check-host / check-static.  Every test program or check is one
-# result; a missing piece counts as failed.  The last line printed is
-# "N passed, N failed" (results also in build/logs/check.results).
-# Exit status: 0 when the harness ran to the end (the summary is the verdict),
-# unless STRICT=1, then 1 when anything failed.
+# make check / check-host / check-static.  Every check, every test program,
+# every TAP case of a kselftest_harness program and every report line of a
+# program is one result (harness/parse-log.sh); a missing piece, a program of
+# the test list that did not run and a kselftest SKIP count as failed.  The
+# last line printed is "N passed, N failed" (results also in
+# build/logs/check-<what>.results).  Exit status: 1 when anything failed.
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
@@ -24,9 +25,12 @@ summary() {
 	p=$(grep -c '^PASS' "$RES"); f=$(grep -c '^FAIL' "$RES")
 	echo
 	echo "=== summary ($RES) ==="
+	# the programs' own report lines (fault injection, stress, hostile guest)
+	grep -E '^(PASS|FAIL) (kasan )?run: (fault injection|stress|hostile guest): ' "$RES" |
+		sed 's/^/  /'
 	grep '^FAIL' "$RES" | sed 's/^/  /'
 	echo "$p passed, $f failed"
-	if [ "${STRICT:-0}" = 1 ] && [ "$f" != 0 ]; then exit 1; fi
+	[ "$f" = 0 ] || exit 1
 	exit 0
 }
 
@@ -111,24 +115,54 @@ check_kasan() {
 		tail -1 "$B/logs/check-kbuild-kasan.log"; pass "kernel build (KASAN)"
 	else
 		grep -E "error|ERROR" "$B/logs/check-kbuild-kasan.log" | head -30
-		fail "kernel build (KASAN) (build/logs/check-kbuild-kasan.log)"; return
+		fail "kernel build (KASAN) (build/logs/check-kbuild-kasan.log)"
+		rm -f "$B"/logs/run-check-kasan.{log,results,log.clean,mainjob,writeback}
+		not_run "kasan run: " "no KASAN kernel"; return
 	fi
 	step "emulated host run on the KASAN kernel (-smp 1)"
 	# one vCPU and KASAN's checks make it several times slower than the
 	# default run: longer bounds for the boot and for each program
-	KERNEL=$B/out-kasan/arch/s390/boot/bzImage SMP=1 RUN_TAG=-kasan \
+	KERNEL=$B/out-kasan/arch/s390/boot/bzImage SMP=1 \
 		BOOT_TIMEOUT=${KASAN_BOOT_TIMEOUT:-2400} TEST_TIMEOUT=${KASAN_TEST_TIMEOUT:-1200} \
-		"$H/run-qemu.sh" check
-	local st rest
-	while read -r st rest; do
-		case "$rest" in setup*) continue ;; esac	# counted once, in the main run
-		if [ "$st" = PASS ]; then pass "kasan run: $rest"; else fail "kasan run: $rest"; fi
-	done < "$B/logs/run-check-kasan.results"
+		boot_and_count "kasan run: " -kasan
 }
 
-list_tests() {
-	local l=$TOP/tools/testing/selftests/kvm/s390x/zpci_tests.list
-	[ -f "$l" ] && sed -e 's/#.*//' "$l" | awk 'NF{print $1}'
+LIST=$TOP/tools/testing/selftests/kvm/s390x/zpci_tests.list
+
+# The result names of the programs of a check run, as harness/parse-log.sh
+# names them ("<program> [<args>]"; harness/init adds zpci_rpcit_main)
+run_names() {
+	[ -f "$LIST" ] || return 1
+	"$H/parse-log.sh" --names "$LIST"
+	"$H/parse-log.sh" --names "$LIST" | grep -qx zpci_rpcit_main || echo zpci_rpcit_main
+}
+
+not_run() {	# prefix why: every result of a check run that did not happen
+	local n
+	run_names | while read -r n; do fail "$1$n not run ($2)"; done
+	# parse-log.sh counts each zpci_rpcit_main configuration as one result
+	for n in on-demand pinned-parent direct-map; do fail "$1main job [$n]: not run ($2)"; done
+	[ -f "$LIST" ] || fail "${1}zpci_tests.list missing"
+	fail "${1}emulated host not booted ($2)"
+}
+
+# One check boot (run-qemu.sh check, RUN_TAG=$2; the caller's environment
+# selects kernel and bounds); its results prefixed with $1.  The results of
+# an earlier boot are removed first: a boot that never starts leaves none.
+boot_and_count() {
+	local r=$B/logs/run-check$2 st rest rc
+	rm -f "$r.log" "$r.results" "$r.log.clean" "$r.mainjob" "$r.writeback"
+	RUN_TAG=$2 "$H/run-qemu.sh" check
+	rc=$?
+	if [ ! -s "$r.results" ]; then
+		not_run "$1" "run-qemu.sh rc=$rc before the boot"
+		return
+	fi
+	while read -r st rest; do
+		# the setup is counted once, in the main run (unless it failed here)
+		[ -n "$2" ] && [ "$st" = PASS ] && case "$rest" in setup*) continue ;; esac
+		if [ "$st" = PASS ]; then pass "$1$rest"; else fail "$1$rest"; fi
+	done < "$r.results"
 }
 
 check_all() {
@@ -136,6 +170,10 @@ check_all() {
 	step "harness self-test (prepare.sh on a fake tree)"
 	if "$H/test-prepare.sh" > "$B/logs/check-test-prepare.log" 2>&1; then pass "harness prepare self-test"
 	else cat "$B/logs/check-test-prepare.log"; fail "harness prepare self-test"; fi
+	step "harness self-test (parse-log.sh on synthetic console logs)"
+	if "$H/test-parse-log.sh" > "$B/logs/check-test-parse-log.log" 2>&1; then
+		tail -1 "$B/logs/check-test-parse-log.log"; pass "harness parse-log self-test"
+	else cat "$B/logs/check-test-parse-log.log"; fail "harness parse-log self-test"; fi
 	check_host
 	step "prepare + kernel build"
 	local kok=0
@@ -150,25 +188,26 @@ check_all() {
 		"$H/build-selftests.sh" || echo "check: some selftests failed to build (they count as failed below)"
 	fi
 	step "emulated host run"
-	local n
-	if [ $kok = 1 ] && "$H/mkinitramfs.sh"; then
-		"$H/run-qemu.sh" check
-		while read -r st rest; do
-			if [ "$st" = PASS ]; then pass "run: $rest"; else fail "run: $rest"; fi
-		done < "$B/logs/run-check.results"
+	local iok=0
+	[ $kok = 1 ] && "$H/mkinitramfs.sh" && iok=1
+	if [ $iok = 1 ]; then
+		boot_and_count "run: " ""
 		step "disk write-back check"
 		local wb=$B/logs/run-check.writeback
 		if [ -f "$wb" ] && grep -qx "rc=0" "$wb"; then pass "$(head -1 "$wb")"
 		elif [ -f "$wb" ]; then fail "$(head -1 "$wb")"
 		else fail "write-back check: not run"; fi
-		[ "${KASAN:-0}" = 1 ] && check_kasan
 	else
-		for n in $(list_tests) ; do fail "run: $n not run (no kernel)"; done
-		# parse-log.sh counts each zpci_rpcit_main configuration as one result
-		for n in on-demand pinned-parent direct-map; do fail "run: main job [$n] not run (no kernel)"; done
-		list_tests >/dev/null || fail "run: zpci_tests.list missing"
-		fail "run: emulated host not booted"
+		rm -f "$B"/logs/run-check.{log,results,log.clean,mainjob,writeback}
+		not_run "run: " "no kernel or initramfs"
 		fail "write-back check: not run"
+	fi
+	if [ "${KASAN:-0}" = 1 ]; then
+		if [ $iok = 1 ]; then check_kasan
+		else
+			rm -f "$B"/logs/run-check-kasan.{log,results,log.clean,mainjob,writeback}
+			not_run "kasan run: " "no kernel or initramfs"
+		fi
 	fi
 	summary
 }
