@@ -31,6 +31,8 @@
 /* PSW bits as KVM reports them in kvm_run->psw_mask */
 #define ZPCI_PSW_EA_BA		0x0000000180000000ULL
 #define ZPCI_PSW_PSTATE		0x0001000000000000ULL
+#define ZPCI_PSW_CC_SHIFT	44
+#define ZPCI_PSW_CC_MASK	(3ULL << ZPCI_PSW_CC_SHIFT)
 
 /* lowcore */
 #define ZPCI_LC_PGM_ILC		0x8c
@@ -44,6 +46,12 @@
 /* RPCIT status */
 #define ZPCI_STATUS_ERROR	8
 #define ZPCI_STATUS_RESOURCES	16
+#define ZPCI_STATUS_RECOVER	40	/* function in the error state (QEMU's answer) */
+/* what zvm_rpcit*() puts into the registers before every RPCIT */
+#define ZPCI_PRESET_CC		3
+#define ZPCI_PRESET_STATUS	0xff
+/* cc-2 answers the guest of zvm_rpcit*() retries before it gives up */
+#define ZVM_RPCIT_MAX_RETRIES	65536
 
 /* DMA table format, arch/s390/include/asm/pci_dma.h */
 #define ZT_IOTA_DT_RT		0x4ULL	/* RTTO (1) << 2 */
@@ -70,6 +78,28 @@
 
 /* ---------------------------------------------------------------- VM */
 
+/*
+ * The VMM's view of a guest function: ZVM_FN_ENABLED, its RPCITs that KVM
+ * hands over are completed through IOMMU_HWPT_INVALIDATE on the nested hwpt;
+ * ZVM_FN_ERROR (error state) and ZVM_FN_DISABLED, the VMM has detached the
+ * nested hwpt and answers every RPCIT of the fh itself: cc 1 status 40, cc 3.
+ */
+enum zvm_fn_state {
+	ZVM_FN_ENABLED,
+	ZVM_FN_ERROR,
+	ZVM_FN_DISABLED,
+};
+
+#define ZVM_MAX_SERVED	8
+
+struct zvm_served {
+	bool used;
+	uint32_t fh;
+	int iommufd;
+	uint32_t hwpt_id;
+	enum zvm_fn_state state;
+};
+
 struct zvm {
 	int kvm_fd;
 	int vm_fd;
@@ -90,6 +120,8 @@ struct zvm {
 	uint8_t *hi_mem;	/* host view of guest-physical hi_gpa */
 	uint64_t hi_gpa;
 	uint64_t hi_size;
+	/* the function handles this VMM serves, see zvm_serve_fh() */
+	struct zvm_served served[ZVM_MAX_SERVED];
 };
 
 struct zrpcit {
@@ -101,6 +133,26 @@ struct zrpcit {
 	uint16_t ipa;
 	uint32_t ipb;
 	uint64_t psw_mask;
+	/*
+	 * zvm_rpcit*() only. The registers are preset (cc 3, r1 status byte
+	 * 0xff) before every RPCIT. status is the r1 status byte after the
+	 * answer, except that it reads 0 for a cc 0 that left the preset byte
+	 * alone (the architecture leaves r1 unchanged with cc 0); r1_status is
+	 * that byte as it is.
+	 */
+	int r1_status;
+	/* at a KVM_EXIT_S390_SIEIC RPCIT exit: cc 3, r1, r2, r2 + 1 as preset */
+	bool exit_fresh;
+	/*
+	 * The RPCIT exited (exit_reason stays KVM_EXIT_S390_SIEIC) for an fh
+	 * the VM serves and the VMM answered it: through IOMMU_HWPT_INVALIDATE
+	 * of the same (iova, len), cc/status from the entry, or by its own
+	 * state (ZVM_FN_ERROR, ZVM_FN_DISABLED). false: the kernel answered
+	 * in KVM_RUN, or no one did (an fh the VM does not serve).
+	 */
+	bool vmm;
+	int vmm_ret;		/* IOMMU_HWPT_INVALIDATE of the VMM: 0 or -errno */
+	int retries;		/* cc-2 answers the guest retried (same RPCIT again) */
 };
 
 int zvm_create(struct zvm *vm, uint64_t mem_size);
@@ -128,12 +180,31 @@ uint64_t zvm_alloc_scattered_page(struct zvm *vm);
 /* queue one intercept and KVM_RUN */
 int zvm_run_intercept(struct zvm *vm, uint8_t icptcode, uint16_t ipa,
 		      uint32_t ipb, uint64_t psw_mask, struct zrpcit *res);
-/* RPCIT r1,r2 with gprs[r1] = fh << 32, gprs[r2] = iova, gprs[r2 + 1] = len */
+/*
+ * RPCIT r1,r2 with gprs[r1] = fh << 32 | status byte 0xff, gprs[r2] = iova,
+ * gprs[r2 + 1] = len and PSW cc 3. An RPCIT exit for a served fh is
+ * completed by the VMM (res->vmm); a cc 2 answer (kernel or VMM) is retried
+ * like a Linux guest does, up to ZVM_RPCIT_MAX_RETRIES times (res->retries).
+ * Returns 0 or the -errno of a vCPU ioctl.
+ */
 int zvm_rpcit_regs(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
 		   uint64_t len, uint64_t psw_extra, struct zrpcit *res);
 /* RPCIT 1,2 in supervisor state */
 int zvm_rpcit(struct zvm *vm, uint32_t fh, uint64_t iova, uint64_t len,
 	      struct zrpcit *res);
+/*
+ * The VMM serves fh with the nested hwpt hwpt_id on iommufd (ZVM_FN_ENABLED;
+ * an fh already served gets the new hwpt): an RPCIT of fh that KVM hands to
+ * userspace is completed by zvm_rpcit*(). 0, -EBADF (iommufd < 0) or
+ * -ENOSPC (ZVM_MAX_SERVED fhs served).
+ */
+int zvm_serve_fh(struct zvm *vm, uint32_t fh, int iommufd, uint32_t hwpt_id);
+/* 0, or -ENOENT when fh is not served */
+int zvm_unserve_fh(struct zvm *vm, uint32_t fh);
+/* 0, -ENOENT (fh not served) or -EINVAL (no such state) */
+int zvm_fn_set_state(struct zvm *vm, uint32_t fh, enum zvm_fn_state state);
+/* the entry of a served fh, NULL if none */
+struct zvm_served *zvm_served_of(struct zvm *vm, uint32_t fh);
 uint16_t zvm_lowcore_pgm_code(struct zvm *vm);
 uint16_t zvm_lowcore_u16(struct zvm *vm, uint64_t off);
 uint64_t zvm_lowcore_u64(struct zvm *vm, uint64_t off);
@@ -250,6 +321,18 @@ void zshadow_path(char *buf, size_t len, uint32_t fh);
 long zshadow_read(uint32_t fh, uint64_t start, uint64_t last,
 		  struct zshadow_ent *e, long max, long *pinned, long *entries);
 
+/*
+ * /sys/kernel/debug/s390-kvm-iommu/summary: "domains D attached A pins P
+ * tables T host_rpcit_failures F pending R to_vmm V busy B"
+ */
+struct ziommu_summary {
+	long domains, attached, pins, tables, host_rpcit_failures, pending;
+	long to_vmm, busy;
+};
+
+/* 0, -errno of the open/read, or -EPROTO when the line does not parse */
+int ziommu_summary_read(struct ziommu_summary *sum);
+
 /* ---------------------------------- one VM + tables + device + s390 hwpt */
 
 #define ZSETUP_SKIP	4	/* KSFT_SKIP: /dev/kvm, /dev/iommu or vfio0 missing */
@@ -266,7 +349,10 @@ struct zsetup {
 	long kb0, foll0;	/* pin baseline measured before setup */
 };
 
-/* 0, ZSETUP_SKIP or -errno; allocates the hwpt with the guest IOTA, attaches if asked */
+/*
+ * 0, ZSETUP_SKIP or -errno; allocates the hwpt with the guest IOTA, attaches
+ * if asked and then serves ZPCI_GUEST_FH with it (zvm_serve_fh())
+ */
 int zsetup_init(struct zsetup *s, bool attach);
 void zsetup_fini(struct zsetup *s);
 /*
@@ -277,8 +363,19 @@ void zsetup_fini(struct zsetup *s);
  */
 int zsetup_reregister(struct zsetup *s, uint64_t iota, uint64_t pba, uint64_t pal,
 		      uint32_t *old_hwpt);
-/* guest IOAT deregistration: detach (the hwpt keeps its shadow and pins) */
+/*
+ * guest IOAT deregistration: detach (the hwpt keeps its shadow and pins);
+ * ZPCI_GUEST_FH is not served any more
+ */
 int zsetup_deregister(struct zsetup *s);
+/* attach s->hwpt (again) and serve ZPCI_GUEST_FH with it */
+int zsetup_attach(struct zsetup *s);
+/*
+ * The VMM's state machine for ZPCI_GUEST_FH: ZVM_FN_ERROR or ZVM_FN_DISABLED
+ * detaches s->hwpt (kept, with its shadow) and keeps the fh served, answered
+ * by the VMM alone; ZVM_FN_ENABLED attaches s->hwpt again.
+ */
+int zsetup_fn_state(struct zsetup *s, enum zvm_fn_state state);
 /* map n scattered guest pages at iova / invalidate n PTEs */
 int zsetup_map(struct zsetup *s, uint64_t iova, int n, bool ro);
 int zsetup_unmap(struct zsetup *s, uint64_t iova, int n);

@@ -3,9 +3,14 @@
  * zpci_rpcit_contract - the guest-visible contract of in-kernel RPCIT.
  *
  * One test per case: success (cc 0, pages pinned), program checks (privileged
- * operation, specification), out-of-range and table errors (cc 1 status 8,
- * nothing pinned), memlock exhaustion (cc 1 status 16, recovered by a global
- * refresh), unknown or foreign function handles (exit to userspace), and the
+ * operation, specification), out-of-range and table errors (handed to the
+ * VMM: KVM_RUN exits with the registers unchanged, the VMM's
+ * IOMMU_HWPT_INVALIDATE of the same range answers cc 1 status 8, nothing
+ * pinned), memlock exhaustion (cc 1 status 16, recovered by a global
+ * refresh), zero entries and 1 MiB segment frames (table errors), length 0
+ * (cc 0), the VMM's own answers for a disabled function (cc 3) and one in the
+ * error state (cc 1 status 40), unknown or foreign function handles (exit to
+ * userspace, no answer), and the
  * iommufd side of the nested model: a guest IOAT (re)registration is a new
  * nested hwpt attached in place of the old one, a deregistration a detach
  * (the shadow and its pins stay until the hwpt is destroyed), REFRESH through
@@ -45,14 +50,49 @@ static bool pins_ok(struct __test_metadata *_metadata, struct zsetup *s, long pa
 
 #define ASSERT_PINS(s, pages) ASSERT_TRUE(pins_ok(_metadata, s, pages))
 
+/*
+ * The answer the guest sees, and who gave it: cc 1 status 8 (an error only
+ * the VMM can answer, with the error state and an error event) is handed to
+ * the VMM, whose IOMMU_HWPT_INVALIDATE of the same range answers it; every
+ * other answer comes from the kernel within KVM_RUN.
+ */
 #define ASSERT_RPCIT(vm, fh, iova, len, want_cc, want_status) do { \
 	struct zrpcit __r; \
+	int __cc = (want_cc), __st = (want_status); \
+	bool __vmm = __cc == 1 && __st == ZPCI_STATUS_ERROR; \
 	ASSERT_EQ(0, zvm_rpcit(vm, fh, iova, len, &__r)); \
-	ASSERT_EQ(KVM_EXIT_INTR, __r.exit_reason) \
-		TH_LOG("exit %s (icpt %u ipa 0x%x)", zvm_exit_name(__r.exit_reason), \
-		       __r.icptcode, __r.ipa); \
-	ASSERT_EQ(want_cc, __r.cc) TH_LOG("status %d", __r.status); \
-	ASSERT_EQ(want_status, __r.status); \
+	ASSERT_EQ(__vmm ? KVM_EXIT_S390_SIEIC : KVM_EXIT_INTR, __r.exit_reason) \
+		TH_LOG("exit %s (icpt %u ipa 0x%x), cc %d status %d, want %s", \
+		       zvm_exit_name(__r.exit_reason), __r.icptcode, __r.ipa, __r.cc, \
+		       __r.status, __vmm ? "a hand-over to the VMM" : "the kernel's answer"); \
+	if (__vmm) { \
+		ASSERT_EQ(ZPCI_ICPT_INST, __r.icptcode); \
+		ASSERT_EQ(ZPCI_IPA_RPCIT, __r.ipa); \
+		ASSERT_TRUE(__r.exit_fresh) TH_LOG("the kernel changed the registers"); \
+		ASSERT_EQ(0, __r.vmm_ret) TH_LOG("VMM: %s", strerror(-__r.vmm_ret)); \
+	} \
+	ASSERT_EQ(__vmm, __r.vmm); \
+	ASSERT_EQ(__cc, __r.cc) TH_LOG("status %d", __r.status); \
+	ASSERT_EQ(__st, __r.status); \
+} while (0)
+
+/*
+ * No one serves fh: the RPCIT exits with the registers as they were and
+ * nothing answers it (cc 3 and status 0xff as preset)
+ */
+#define ASSERT_RPCIT_UNSERVED(vm, fh, iova, len) do { \
+	struct zrpcit __r; \
+	ASSERT_EQ(0, zvm_rpcit(vm, fh, iova, len, &__r)); \
+	ASSERT_EQ(KVM_EXIT_S390_SIEIC, __r.exit_reason) \
+		TH_LOG("exit %s cc %d status %d", zvm_exit_name(__r.exit_reason), __r.cc, \
+		       __r.status); \
+	ASSERT_EQ(ZPCI_ICPT_INST, __r.icptcode); \
+	ASSERT_EQ(ZPCI_IPA_RPCIT, __r.ipa); \
+	ASSERT_EQ(ZPCI_RPCIT_IPB(1, 2), __r.ipb & 0xffff0000); \
+	ASSERT_TRUE(__r.exit_fresh); \
+	ASSERT_FALSE(__r.vmm); \
+	ASSERT_EQ(ZPCI_PRESET_CC, __r.cc); \
+	ASSERT_EQ(ZPCI_PRESET_STATUS, __r.status); \
 } while (0)
 
 static int drop_cap_ipc_lock(void)
@@ -133,6 +173,7 @@ TEST_F(zpci, problem_state_privileged_op)
 				    ZPCI_PAGE_SIZE, ZPCI_PSW_PSTATE, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason)
 		TH_LOG("exit %s", zvm_exit_name(r.exit_reason));
+	ASSERT_FALSE(r.vmm);
 	ASSERT_EQ(ZPCI_PGM_PRIVILEGED, zvm_lowcore_pgm_code(&s->vm));
 	/* RRE: 4-byte instruction; the old PSW is the problem-state one */
 	ASSERT_EQ(4, zvm_lowcore_u16(&s->vm, ZPCI_LC_PGM_ILC));
@@ -152,6 +193,7 @@ TEST_F(zpci, odd_r2_specification)
 				    ZPCI_PAGE_SIZE, 0, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason)
 		TH_LOG("exit %s", zvm_exit_name(r.exit_reason));
+	ASSERT_FALSE(r.vmm);
 	ASSERT_EQ(ZPCI_PGM_SPECIFICATION, zvm_lowcore_pgm_code(&s->vm));
 	ASSERT_EQ(4, zvm_lowcore_u16(&s->vm, ZPCI_LC_PGM_ILC));
 	ASSERT_EQ(0, zvm_lowcore_u64(&s->vm, ZPCI_LC_PGM_OLD_PSW) & ZPCI_PSW_PSTATE);
@@ -168,8 +210,11 @@ TEST_F(zpci, other_registers)
 	ASSERT_EQ(0, zvm_rpcit_regs(&s->vm, 6, 8, ZPCI_GUEST_FH, s->pba,
 				    2 * ZPCI_PAGE_SIZE, 0, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
+	ASSERT_FALSE(r.vmm);
 	ASSERT_EQ(0, r.cc);
 	ASSERT_EQ(0, r.status);
+	/* cc 0 leaves r1 as it was (the preset status byte) */
+	ASSERT_EQ(ZPCI_PRESET_STATUS, r.r1_status);
 	ASSERT_PINS(s, 2);
 }
 
@@ -280,8 +325,9 @@ TEST_F(zpci, table_origin_outside_memslot)
 }
 
 /*
- * The IOTA itself points outside the memslot: memslots change, so this is
- * only found by a refresh (cc 1 status 8), or refused up front with EINVAL
+ * The IOTA itself points outside the memslot: memslots change, so the
+ * allocation takes it and only a refresh finds it (an unreadable guest
+ * table: handed to the VMM, cc 1 status 8)
  */
 TEST_F(zpci, iota_outside_memslot)
 {
@@ -289,13 +335,9 @@ TEST_F(zpci, iota_outside_memslot)
 	int ret;
 
 	ret = zsetup_reregister(s, 0x7ff00000000ULL | ZT_IOTA_DT_RT, s->pba, s->pal, NULL);
-	if (ret) {
-		ASSERT_EQ(-EINVAL, ret) TH_LOG("refused with %s", strerror(-ret));
-		TH_LOG("nested hwpt with an IOTA outside the memslot refused: EINVAL");
-	} else {
-		ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 1,
-			     ZPCI_STATUS_ERROR);
-	}
+	ASSERT_EQ(0, ret) TH_LOG("nested hwpt with an IOTA outside the memslot: %s",
+				 strerror(-ret));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
 	ASSERT_PINS(s, 0);
 }
 
@@ -450,13 +492,17 @@ TEST_F(zpci, unknown_fh_exits)
 	struct zrpcit r;
 
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
-	ASSERT_EQ(0, zvm_rpcit_regs(&s->vm, 1, 2, OTHER_FH, s->pba, ZPCI_PAGE_SIZE,
+	ASSERT_RPCIT_UNSERVED(&s->vm, OTHER_FH, s->pba, ZPCI_PAGE_SIZE);
+	/* r1 = 5, r2 = 10: the exit reports them */
+	ASSERT_EQ(0, zvm_rpcit_regs(&s->vm, 5, 10, OTHER_FH, s->pba, ZPCI_PAGE_SIZE,
 				    0, &r));
 	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
 		TH_LOG("exit %s cc %d", zvm_exit_name(r.exit_reason), r.cc);
 	ASSERT_EQ(ZPCI_ICPT_INST, r.icptcode);
 	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
-	ASSERT_EQ(ZPCI_RPCIT_IPB(1, 2), r.ipb & 0xffff0000);
+	ASSERT_EQ(ZPCI_RPCIT_IPB(5, 10), r.ipb & 0xffff0000);
+	ASSERT_TRUE(r.exit_fresh);
+	ASSERT_FALSE(r.vmm);
 	ASSERT_PINS(s, 0);
 }
 
@@ -466,15 +512,11 @@ TEST_F(zpci, fh_of_other_vm_exits)
 	struct zsetup *s = &self->s;
 	struct zvm vm2;
 	struct ztables t2;
-	struct zrpcit r;
 
 	ASSERT_EQ(0, zvm_create(&vm2, MEM_SIZE));
 	ASSERT_EQ(0, zt_init(&t2, &vm2));
 	ASSERT_EQ(0, zt_map(&t2, s->pba, zvm_alloc_scattered_page(&vm2), false));
-	ASSERT_EQ(0, zvm_rpcit(&vm2, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, &r));
-	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
-		TH_LOG("exit %s cc %d", zvm_exit_name(r.exit_reason), r.cc);
-	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	ASSERT_RPCIT_UNSERVED(&vm2, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE);
 	ASSERT_PINS(s, 0);
 	/* the owner VM still works */
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
@@ -537,7 +579,8 @@ TEST_F(zpci, reregister_new_aperture)
 
 /*
  * Deregistration (detach) keeps the shadow and its pins; while detached the
- * fh is not served in the kernel (the RPCIT exits to userspace), REFRESH
+ * fh is not served in the kernel (the RPCIT exits to userspace with the
+ * registers unchanged, and the VMM, with no IOAT, has nothing to complete), REFRESH
  * fails with ENODEV and the debugfs view is gone. Attached again, the same
  * hwpt translates as before without pinning anything more.
  */
@@ -546,7 +589,6 @@ TEST_F(zpci, detach_keeps_shadow)
 	struct zsetup *s = &self->s;
 	struct zshadow_ent before[5], after[5];
 	long pinned, entries;
-	struct zrpcit r;
 	int i, cc, status;
 
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 5, false));
@@ -563,16 +605,12 @@ TEST_F(zpci, detach_keeps_shadow)
 					NULL));
 	ASSERT_EQ(-ENODEV, zdev_refresh(&s->d, s->hwpt, s->pba, 5 * ZPCI_PAGE_SIZE,
 					&cc, &status));
-	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, 5 * ZPCI_PAGE_SIZE, &r));
-	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
-		TH_LOG("RPCIT while detached: exit %s cc %d status %d",
-		       zvm_exit_name(r.exit_reason), r.cc, r.status);
-	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	ASSERT_EQ(-ENOENT, zvm_unserve_fh(&s->vm, ZPCI_GUEST_FH));
+	ASSERT_RPCIT_UNSERVED(&s->vm, ZPCI_GUEST_FH, s->pba, 5 * ZPCI_PAGE_SIZE);
 	ASSERT_PINS(s, 5);
 
 	/* attached again: the same translations, nothing pinned twice */
-	ASSERT_EQ(0, zdev_attach(&s->d, s->hwpt));
-	s->attached = true;
+	ASSERT_EQ(0, zsetup_attach(s));
 	ASSERT_EQ(5, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, after, 5, &pinned,
 				  &entries));
 	ASSERT_EQ(5, pinned);
@@ -618,9 +656,12 @@ TEST_F(zpci, invalidate_refresh_matches_rpcit)
 	for (i = 0; i < n; i++) {
 		ASSERT_EQ(0, zdev_refresh(&s->d, s->hwpt, c[i].iova, c[i].len, &cc, &status));
 		ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, c[i].iova, c[i].len, &r));
-		ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
-		TH_LOG("case %d: REFRESH cc %d status %d, RPCIT cc %d status %d", i, cc,
-		       status, r.cc, r.status);
+		TH_LOG("case %d: REFRESH cc %d status %d, RPCIT cc %d status %d (%s)", i, cc,
+		       status, r.cc, r.status, r.vmm ? "the VMM's" : "the kernel's");
+		/* the errors are handed over: the VMM's REFRESH answers them */
+		ASSERT_EQ(c[i].cc ? KVM_EXIT_S390_SIEIC : KVM_EXIT_INTR, r.exit_reason);
+		ASSERT_EQ(c[i].cc != 0, r.vmm);
+		ASSERT_EQ(0, r.vmm_ret);
 		ASSERT_EQ(c[i].cc, cc);
 		ASSERT_EQ(c[i].status, status);
 		ASSERT_EQ(r.cc, cc);
@@ -770,12 +811,340 @@ TEST_F(zpci, duplicate_kvm_fh)
 	ASSERT_EQ(-EINVAL, zdev_attach(&s->d, id3));
 	/* and the second device may serve the fh (its own shadow, its own pin) */
 	ASSERT_EQ(0, zdev_attach(&d2, id3));
+	ASSERT_EQ(0, zvm_serve_fh(&s->vm, ZPCI_GUEST_FH, d2.iommufd, id3));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 2);
+	ASSERT_EQ(0, zvm_unserve_fh(&s->vm, ZPCI_GUEST_FH));
 	ASSERT_EQ(0, zdev_detach(&d2));
 	ASSERT_EQ(0, zdev_destroy_obj(&d2, id3));
 	zdev_close(&d2);
 	ASSERT_PINS(s, 1);
+}
+
+/* RPCITs the kernel handed to the VMM since boot (debugfs summary, to_vmm) */
+static long to_vmm(struct __test_metadata *_metadata)
+{
+	struct ziommu_summary sum;
+	int ret = ziommu_summary_read(&sum);
+
+	ASSERT_EQ(0, ret) TH_LOG("/sys/kernel/debug/s390-kvm-iommu/summary: %s", strerror(-ret));
+	return sum.to_vmm;
+}
+
+/* valid shadow entries of ZPCI_GUEST_FH in [start, last] */
+static long shadow_count(struct __test_metadata *_metadata, uint64_t start, uint64_t last)
+{
+	long n = zshadow_read(ZPCI_GUEST_FH, start, last, NULL, 0, NULL, NULL);
+
+	ASSERT_LE(0, n) TH_LOG("debugfs view: %s", strerror(-n));
+	return n;
+}
+
+/* length 0: cc 0 from the kernel, nothing walked, nothing handed over */
+TEST_F(zpci, len_zero_cc0)
+{
+	struct zsetup *s = &self->s;
+	long v0 = to_vmm(_metadata);
+	int cc, status;
+
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 4, false));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 0, 0, 0);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba + ZPCI_PAGE_SIZE, 0, 0, 0);
+	ASSERT_PINS(s, 0);
+	ASSERT_EQ(0, shadow_count(_metadata, s->pba, s->pal));
+	/* a zero PTE there is not even read */
+	zt_set(zt_pte(&s->t, s->pba), 0);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 0, 0, 0);
+	/* the iommufd entry answers the same */
+	ASSERT_EQ(0, zdev_refresh(&s->d, s->hwpt, s->pba, 0, &cc, &status));
+	ASSERT_EQ(0, cc);
+	ASSERT_PINS(s, 0);
+	ASSERT_EQ(v0, to_vmm(_metadata));
+	/* the other three pages map with a real length */
+	ASSERT_EQ(0, zt_unmap(&s->t, s->pba));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 4 * ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 3);
+}
+
+/*
+ * A zero PTE (invalid bit clear: once read as "GPA 0, writable") is a table
+ * error: handed to the VMM, cc 1 status 8, guest page 0 is never pinned
+ */
+TEST_F(zpci, zero_pte_is_table_error)
+{
+	struct zsetup *s = &self->s;
+	uint64_t *pte;
+
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 3, false));
+	pte = zt_pte(&s->t, s->pba);
+	ASSERT_NE(NULL, pte);
+	zt_set(pte, 0);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 3 * ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	ASSERT_EQ(0, shadow_count(_metadata, s->pba, s->pal));
+	ASSERT_PINS(s, 0);
+	/* invalid (0x400) instead: the other two map */
+	zt_set(pte, ZT_PTE_INVALID);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 3 * ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_EQ(2, shadow_count(_metadata, s->pba, s->pal));
+	ASSERT_PINS(s, 2);
+}
+
+/* a zero segment entry (a page table at GPA 0, the lowcore) is a table error */
+TEST_F(zpci, zero_ste_is_table_error)
+{
+	struct zsetup *s = &self->s;
+	uint64_t *ste, good;
+
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
+	ste = zt_ste(&s->t, s->pba);
+	ASSERT_NE(NULL, ste);
+	good = zt_get(ste);
+	zt_set(ste, 0);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	ASSERT_EQ(0, shadow_count(_metadata, s->pba, s->pal));
+	ASSERT_PINS(s, 0);
+	zt_set(ste, good);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 2);
+}
+
+/* a zero region-third entry (a segment table at GPA 0) is a table error */
+TEST_F(zpci, zero_rte_is_table_error)
+{
+	struct zsetup *s = &self->s;
+	uint64_t *rte, good;
+
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
+	rte = zt_rte(&s->t, s->pba);
+	ASSERT_NE(NULL, rte);
+	good = zt_get(rte);
+	zt_set(rte, 0);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	ASSERT_EQ(0, shadow_count(_metadata, s->pba, s->pal));
+	ASSERT_PINS(s, 0);
+	zt_set(rte, good);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 2);
+}
+
+/* a valid segment entry with the format-control bit (a 1 MiB frame): not supported */
+TEST_F(zpci, ste_format_control_is_table_error)
+{
+	struct zsetup *s = &self->s;
+	uint64_t *ste, good;
+
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
+	ste = zt_ste(&s->t, s->pba);
+	ASSERT_NE(NULL, ste);
+	good = zt_get(ste);
+	zt_set(ste, good | 0x400);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	/* a 1 MiB frame at segment-table origin 0 */
+	zt_set(ste, 0x400);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	ASSERT_EQ(0, shadow_count(_metadata, s->pba, s->pal));
+	ASSERT_PINS(s, 0);
+	zt_set(ste, good);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 2);
+}
+
+/*
+ * A table error in the middle of a range: KVM_RUN exits (registers
+ * unchanged), the kernel counts the hand-over once, the VMM's
+ * IOMMU_HWPT_INVALIDATE answers cc 1 status 8 and nothing past the error is
+ * mapped; the VMM's own REFRESH is no hand-over
+ */
+TEST_F(zpci, table_error_goes_to_vmm)
+{
+	struct zsetup *s = &self->s;
+	uint64_t base = (s->pba + ZPCI_MIB - 1) & ~(ZPCI_MIB - 1);
+	uint64_t *ste, good;
+	long v0, n0, pinned;
+	int cc, status;
+
+	ASSERT_LE(base + 3 * ZPCI_MIB - 1, s->pal);
+	ASSERT_EQ(0, zsetup_map(s, base, 2, false));
+	ASSERT_EQ(0, zsetup_map(s, base + ZPCI_MIB, 2, false));
+	ASSERT_EQ(0, zsetup_map(s, base + 2 * ZPCI_MIB, 2, false));
+	ste = zt_ste(&s->t, base + ZPCI_MIB);
+	ASSERT_NE(NULL, ste);
+	good = zt_get(ste);
+	zt_set(ste, good | ZT_TYPE_RTX);
+
+	v0 = to_vmm(_metadata);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, base, 3 * ZPCI_MIB, 1, ZPCI_STATUS_ERROR);
+	ASSERT_EQ(v0 + 1, to_vmm(_metadata));
+	ASSERT_EQ(0, shadow_count(_metadata, base + ZPCI_MIB, base + 3 * ZPCI_MIB - 1));
+	n0 = zshadow_read(ZPCI_GUEST_FH, base, base + ZPCI_MIB - 1, NULL, 0, &pinned, NULL);
+	ASSERT_TRUE(n0 == 0 || n0 == 2) TH_LOG("%ld pages mapped before the error", n0);
+	ASSERT_EQ(n0, pinned);
+	ASSERT_PINS(s, n0);
+
+	ASSERT_EQ(0, zdev_refresh(&s->d, s->hwpt, base, 3 * ZPCI_MIB, &cc, &status));
+	ASSERT_EQ(1, cc);
+	ASSERT_EQ(ZPCI_STATUS_ERROR, status);
+	ASSERT_EQ(v0 + 1, to_vmm(_metadata));
+	ASSERT_EQ(0, shadow_count(_metadata, base + ZPCI_MIB, base + 3 * ZPCI_MIB - 1));
+
+	/* fixed: the kernel answers the whole range */
+	zt_set(ste, good);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, base, 3 * ZPCI_MIB, 0, 0);
+	ASSERT_EQ(6, shadow_count(_metadata, base, base + 3 * ZPCI_MIB - 1));
+	ASSERT_PINS(s, 6);
+	ASSERT_EQ(v0 + 1, to_vmm(_metadata));
+}
+
+/* ranges outside [pba, pal]: each RPCIT handed over once, nothing walked */
+TEST_F(zpci, out_of_range_goes_to_vmm)
+{
+	struct zsetup *s = &self->s;
+	long v0, n = 0;
+	int cc, status;
+
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
+	ASSERT_EQ(0, zsetup_map(s, s->pal + 1 - ZPCI_PAGE_SIZE, 1, false));
+	v0 = to_vmm(_metadata);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pal + 1, ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	n++;
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pal + 1 - ZPCI_PAGE_SIZE, 2 * ZPCI_PAGE_SIZE, 1,
+		     ZPCI_STATUS_ERROR);
+	n++;
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1 + ZPCI_PAGE_SIZE, 1,
+		     ZPCI_STATUS_ERROR);
+	n++;
+	if (s->pba >= ZPCI_PAGE_SIZE) {
+		ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba - ZPCI_PAGE_SIZE, 2 * ZPCI_PAGE_SIZE,
+			     1, ZPCI_STATUS_ERROR);
+		n++;
+	}
+	ASSERT_EQ(v0 + n, to_vmm(_metadata));
+	ASSERT_EQ(0, shadow_count(_metadata, s->pba, s->pal));
+	ASSERT_PINS(s, 0);
+	/* the VMM's REFRESH of such a range answers the same and is no hand-over */
+	ASSERT_EQ(0, zdev_refresh(&s->d, s->hwpt, s->pal + 1, ZPCI_PAGE_SIZE, &cc, &status));
+	ASSERT_EQ(1, cc);
+	ASSERT_EQ(ZPCI_STATUS_ERROR, status);
+	ASSERT_EQ(v0 + n, to_vmm(_metadata));
+	ASSERT_PINS(s, 0);
+}
+
+/*
+ * The guest disables the function: the VMM detaches the nested hwpt (kept,
+ * with its shadow and pins), so the next RPCIT of the fh exits untouched by
+ * the kernel and the VMM answers cc 3 itself; enabled again, the kernel
+ * answers
+ */
+TEST_F(zpci, disabled_function_cc3)
+{
+	struct zsetup *s = &self->s;
+	struct zrpcit r;
+	int cc, status;
+	long v0;
+
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 1);
+	v0 = to_vmm(_metadata);
+
+	ASSERT_EQ(0, zsetup_fn_state(s, ZVM_FN_DISABLED));
+	ASSERT_FALSE(s->attached);
+	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, &r));
+	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
+		TH_LOG("exit %s cc %d status %d", zvm_exit_name(r.exit_reason), r.cc, r.status);
+	ASSERT_EQ(ZPCI_ICPT_INST, r.icptcode);
+	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	ASSERT_TRUE(r.exit_fresh) TH_LOG("the kernel changed the registers");
+	ASSERT_TRUE(r.vmm);
+	ASSERT_EQ(0, r.vmm_ret);
+	ASSERT_EQ(3, r.cc);
+	ASSERT_EQ(ZPCI_PRESET_STATUS, r.r1_status);
+	ASSERT_EQ(v0, to_vmm(_metadata));
+	ASSERT_EQ(-ENOENT, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, NULL, 0, NULL, NULL));
+	ASSERT_EQ(-ENODEV, zdev_refresh(&s->d, s->hwpt, s->pba, ZPCI_PAGE_SIZE, &cc,
+					&status));
+	ASSERT_PINS(s, 1);
+
+	/* the VMM's state machine refuses what does not exist */
+	ASSERT_EQ(-ENOENT, zvm_fn_set_state(&s->vm, OTHER_FH, ZVM_FN_DISABLED));
+	ASSERT_EQ(-EINVAL, zvm_fn_set_state(&s->vm, ZPCI_GUEST_FH, (enum zvm_fn_state)7));
+	ASSERT_EQ(-EINVAL, zsetup_fn_state(s, (enum zvm_fn_state)7));
+
+	ASSERT_EQ(0, zsetup_fn_state(s, ZVM_FN_ENABLED));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 1);
+	ASSERT_EQ(v0, to_vmm(_metadata));
+}
+
+/*
+ * A table error puts the function into the error state: the VMM detaches
+ * the nested hwpt, so the next RPCIT of the fh (a good range) exits
+ * untouched by the kernel and the VMM answers cc 1 status 40 itself; after
+ * the recovery (enabled again, table fixed) the kernel answers
+ */
+TEST_F(zpci, error_state_detach_status40)
+{
+	struct zsetup *s = &self->s;
+	struct zrpcit r;
+	long v0, n0;
+
+	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
+	ASSERT_EQ(0, zt_map(&s->t, s->pba + ZPCI_PAGE_SIZE, 0x7ff00000000ULL, false));
+	v0 = to_vmm(_metadata);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
+	ASSERT_EQ(v0 + 1, to_vmm(_metadata));
+	ASSERT_EQ(0, shadow_count(_metadata, s->pba + ZPCI_PAGE_SIZE, s->pal));
+	n0 = shadow_count(_metadata, s->pba, s->pba + ZPCI_PAGE_SIZE - 1);
+	ASSERT_PINS(s, n0);
+
+	ASSERT_EQ(0, zsetup_fn_state(s, ZVM_FN_ERROR));
+	ASSERT_FALSE(s->attached);
+	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, &r));
+	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
+		TH_LOG("exit %s cc %d status %d", zvm_exit_name(r.exit_reason), r.cc, r.status);
+	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	ASSERT_TRUE(r.exit_fresh) TH_LOG("the kernel changed the registers");
+	ASSERT_TRUE(r.vmm);
+	ASSERT_EQ(1, r.cc);
+	ASSERT_EQ(ZPCI_STATUS_RECOVER, r.status);
+	ASSERT_EQ(v0 + 1, to_vmm(_metadata));
+	ASSERT_EQ(-ENOENT, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, NULL, 0, NULL, NULL));
+	ASSERT_PINS(s, n0);
+
+	/* recovery: the guest fixes its table, the function is enabled again */
+	ASSERT_EQ(0, zt_unmap(&s->t, s->pba + ZPCI_PAGE_SIZE));
+	ASSERT_EQ(0, zsetup_fn_state(s, ZVM_FN_ENABLED));
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 0, 0);
+	ASSERT_PINS(s, 1);
+	ASSERT_EQ(v0 + 1, to_vmm(_metadata));
+	/* deregistered, the fh is the VMM's no more */
+	ASSERT_EQ(0, zsetup_deregister(s));
+	ASSERT_EQ(-ENOENT, zsetup_fn_state(s, ZVM_FN_ERROR));
+	ASSERT_RPCIT_UNSERVED(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE);
+}
+
+/* the VMM's table of served fhs: the errnos of zvm_serve_fh()/zvm_unserve_fh() */
+TEST(vmm_serve_table)
+{
+	struct zvm vm;
+	int i;
+
+	if (access("/dev/kvm", R_OK | W_OK))
+		SKIP(return, "needs /dev/kvm");
+	ASSERT_EQ(0, zvm_create(&vm, MEM_SIZE));
+	ASSERT_EQ(-EBADF, zvm_serve_fh(&vm, ZPCI_GUEST_FH, -1, 1));
+	ASSERT_EQ(-ENOENT, zvm_unserve_fh(&vm, ZPCI_GUEST_FH));
+	for (i = 0; i < ZVM_MAX_SERVED; i++)
+		ASSERT_EQ(0, zvm_serve_fh(&vm, ZPCI_GUEST_FH + i, vm.vm_fd, i + 1));
+	ASSERT_EQ(-ENOSPC, zvm_serve_fh(&vm, OTHER_FH, vm.vm_fd, 99));
+	/* serving a served fh again takes the new hwpt */
+	ASSERT_EQ(0, zvm_serve_fh(&vm, ZPCI_GUEST_FH, vm.vm_fd, 42));
+	ASSERT_EQ(42, zvm_served_of(&vm, ZPCI_GUEST_FH)->hwpt_id);
+	ASSERT_EQ(0, zvm_unserve_fh(&vm, ZPCI_GUEST_FH + 1));
+	ASSERT_EQ(NULL, zvm_served_of(&vm, ZPCI_GUEST_FH + 1));
+	ASSERT_EQ(0, zvm_serve_fh(&vm, OTHER_FH, vm.vm_fd, 99));
+	zvm_destroy(&vm);
 }
 
 static int hwpt_alloc_errno(struct zsetup *s, struct iommu_hwpt_alloc *cmd)
@@ -969,7 +1338,6 @@ TEST(memlock_exhaustion)
 {
 	struct rlimit rl = { MEMLOCK_PAGES * ZPCI_PAGE_SIZE, MEMLOCK_PAGES * ZPCI_PAGE_SIZE };
 	struct zsetup s_, *s = &s_;
-	struct zrpcit r;
 	int ret, cc, status;
 	long kb;
 
@@ -987,26 +1355,27 @@ TEST(memlock_exhaustion)
 
 	/* beyond it */
 	ASSERT_EQ(0, zsetup_map(s, s->pba + 0x100000, OVER_PAGES, false));
-	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba + 0x100000,
-			       OVER_PAGES * ZPCI_PAGE_SIZE, &r));
-	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
-	ASSERT_EQ(1, r.cc);
-	ASSERT_EQ(ZPCI_STATUS_RESOURCES, r.status);
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba + 0x100000, OVER_PAGES * ZPCI_PAGE_SIZE,
+		     1, ZPCI_STATUS_RESOURCES);
 	/* the iommufd REFRESH answers the same */
 	ASSERT_EQ(0, zdev_refresh(&s->d, s->hwpt, s->pba + 0x100000,
 				  OVER_PAGES * ZPCI_PAGE_SIZE, &cc, &status));
 	ASSERT_EQ(1, cc);
 	ASSERT_EQ(ZPCI_STATUS_RESOURCES, status);
+	/* every page that fits is pinned: up to the limit exactly */
 	kb = zpin_vmpin_kb();
-	TH_LOG("after exhaustion: VmPin %ld kB (base %ld), foll %+ld", kb, s->kb0,
-	       zpin_foll_pinned() - s->foll0);
-	ASSERT_LE(kb - s->kb0, MEMLOCK_PAGES * 4);
-	ASSERT_EQ((kb - s->kb0) / 4, zpin_foll_pinned() - s->foll0);
+	ASSERT_EQ(MEMLOCK_PAGES * 4, kb - s->kb0)
+		TH_LOG("after exhaustion: VmPin %ld kB (base %ld), foll %+ld", kb, s->kb0,
+		       zpin_foll_pinned() - s->foll0);
+	ASSERT_PINS(s, MEMLOCK_PAGES);
 
-	/* the guest answers with a global refresh, then gives up the mapping */
-	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, &r));
-	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
-	TH_LOG("global refresh while over the limit: cc %d status %d", r.cc, r.status);
+	/*
+	 * The guest answers with a global refresh: nothing was freed, so it is
+	 * still over the limit; then it gives up the mapping
+	 */
+	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, 1,
+		     ZPCI_STATUS_RESOURCES);
+	ASSERT_PINS(s, MEMLOCK_PAGES);
 	ASSERT_EQ(0, zsetup_unmap(s, s->pba + 0x100000, OVER_PAGES));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, 0, 0);
 	ASSERT_PINS(s, 4);
@@ -1023,12 +1392,13 @@ TEST(memlock_exhaustion)
 
 /*
  * A hwpt allocated but not attached: the fh is not served in the kernel,
- * the RPCIT exits to userspace and REFRESH fails with ENODEV
+ * the RPCIT exits to userspace with the registers unchanged (and the VMM,
+ * which has attached nothing, does not serve it either), REFRESH fails with
+ * ENODEV
  */
 TEST(unattached_hwpt)
 {
 	struct zsetup s_, *s = &s_;
-	struct zrpcit r;
 	int ret, cc, status;
 
 	ret = zsetup_init(s, false);
@@ -1036,17 +1406,13 @@ TEST(unattached_hwpt)
 		SKIP(return, "needs /dev/kvm, /dev/iommu and " ZPCI_VFIO_DEV);
 	ASSERT_EQ(0, ret) TH_LOG("setup: %s", strerror(-ret));
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
-	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, &r));
-	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
-		TH_LOG("RPCIT on an unattached hwpt: exit %s cc %d status %d",
-		       zvm_exit_name(r.exit_reason), r.cc, r.status);
-	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	ASSERT_EQ(NULL, zvm_served_of(&s->vm, ZPCI_GUEST_FH));
+	ASSERT_RPCIT_UNSERVED(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE);
 	ASSERT_EQ(-ENODEV, zdev_refresh(&s->d, s->hwpt, s->pba, 2 * ZPCI_PAGE_SIZE, &cc,
 					&status));
 	ASSERT_TRUE(zpin_wait(s->kb0, s->foll0, 1000));
 	/* attach now: the next refresh must populate */
-	ASSERT_EQ(0, zdev_attach(&s->d, s->hwpt));
-	s->attached = true;
+	ASSERT_EQ(0, zsetup_attach(s));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 2);
 	zsetup_fini(s);

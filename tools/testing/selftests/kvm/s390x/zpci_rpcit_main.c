@@ -290,8 +290,12 @@ static bool rpcit_ok(const char *what, uint64_t iova, uint64_t len)
 	}
 	if (r.exit_reason == KVM_EXIT_S390_SIEIC) {
 		cur->U++;
-		fail("RPCIT %s: exited to userspace (icptcode %u ipa 0x%04x ipb 0x%08x)",
-		     what, r.icptcode, r.ipa, r.ipb);
+		if (r.vmm)
+			fail("RPCIT %s: handed to the VMM, its %s answered cc %d status %d", what,
+			     "IOMMU_HWPT_INVALIDATE", r.cc, r.status);
+		else
+			fail("RPCIT %s: exited to userspace (icptcode %u ipa 0x%04x ipb 0x%08x)",
+			     what, r.icptcode, r.ipa, r.ipb);
 		return false;
 	}
 	if (r.exit_reason != KVM_EXIT_INTR) {
@@ -537,6 +541,12 @@ static bool setup_domain(void)
 		return false;
 	}
 	attached = true;
+	/* the VMM completes what KVM hands over: it must never have to here */
+	ret = zvm_serve_fh(&vm, ZPCI_GUEST_FH, dev.iommufd, hwpt_id);
+	if (ret) {
+		fail("serve fh 0x%x with hwpt %u: %s", ZPCI_GUEST_FH, hwpt_id, strerror(-ret));
+		return false;
+	}
 	ok("s390 KVM nested hwpt %u (fh 0x%x, %s) allocated on parent %u and attached",
 	   hwpt_id, ZPCI_GUEST_FH, config_name[cfg], dev.parent_id);
 	return true;
@@ -978,6 +988,7 @@ static void cleanup(bool faulted)
 
 	if (dev.devfd >= 0)
 		zv_reset(&vb);		/* best effort: may be fenced */
+	zvm_unserve_fh(&vm, ZPCI_GUEST_FH);
 	if (attached) {
 		ret = zdev_detach(&dev);
 		if (ret)

@@ -18,7 +18,7 @@
  *    fd closed; unload after IOMMU_DESTROY; kvm.ko loaded again afterwards;
  *  - pinned-parent mode: a parent IOAS unmap under a mapped guest page cuts
  *    the device off it, releases the pin, and the next refresh of the IOVA
- *    gets cc 1 status 8;
+ *    is handed to the VMM, whose IOMMU_HWPT_INVALIDATE answers cc 1 status 8;
  *  - on-demand mode: memslot delete and memslot move do the same;
  *  - IOAT re-registration: a new nested hwpt with another IOTA attached over
  *    the old one serves DMA through the new tables, not the old ones.
@@ -104,14 +104,29 @@ static bool pins_are(struct __test_metadata *_metadata, long kb0, long foll0, lo
 
 #define ASSERT_PINS(kb0, foll0, pages) ASSERT_TRUE(pins_are(_metadata, kb0, foll0, pages))
 
+/*
+ * The answer the guest sees, and who gave it: cc 1 status 8 is handed to the
+ * VMM (KVM_RUN exits with the registers unchanged), whose
+ * IOMMU_HWPT_INVALIDATE of the same range answers it; the kernel gives every
+ * other answer within KVM_RUN.
+ */
 #define ASSERT_RPCIT(vm, iova, len, want_cc, want_status) do { \
 	struct zrpcit __r; \
+	int __cc = (want_cc), __st = (want_status); \
+	bool __vmm = __cc == 1 && __st == ZPCI_STATUS_ERROR; \
 	ASSERT_EQ(0, zvm_rpcit(vm, ZPCI_GUEST_FH, iova, len, &__r)); \
-	ASSERT_EQ(KVM_EXIT_INTR, __r.exit_reason) \
-		TH_LOG("exit %s (icpt %u ipa 0x%x)", zvm_exit_name(__r.exit_reason), \
-		       __r.icptcode, __r.ipa); \
-	ASSERT_EQ(want_cc, __r.cc) TH_LOG("status %d", __r.status); \
-	ASSERT_EQ(want_status, __r.status); \
+	ASSERT_EQ(__vmm ? KVM_EXIT_S390_SIEIC : KVM_EXIT_INTR, __r.exit_reason) \
+		TH_LOG("exit %s (icpt %u ipa 0x%x), cc %d status %d, want %s", \
+		       zvm_exit_name(__r.exit_reason), __r.icptcode, __r.ipa, __r.cc, \
+		       __r.status, __vmm ? "a hand-over to the VMM" : "the kernel's answer"); \
+	if (__vmm) { \
+		ASSERT_EQ(ZPCI_IPA_RPCIT, __r.ipa); \
+		ASSERT_TRUE(__r.exit_fresh) TH_LOG("the kernel changed the registers"); \
+		ASSERT_EQ(0, __r.vmm_ret) TH_LOG("VMM: %s", strerror(-__r.vmm_ret)); \
+	} \
+	ASSERT_EQ(__vmm, __r.vmm); \
+	ASSERT_EQ(__cc, __r.cc) TH_LOG("status %d", __r.status); \
+	ASSERT_EQ(__st, __r.status); \
 } while (0)
 
 static void snap(long *kb, long *foll)
@@ -141,6 +156,8 @@ static void nest_up(struct __test_metadata *_metadata, struct nest *n, uint32_t 
 	ASSERT_EQ(0, ret) TH_LOG("nested hwpt (flags 0x%x): %s", flags, strerror(-ret));
 	ASSERT_EQ(0, zdev_attach(&n->d, n->hwpt));
 	n->attached = true;
+	/* the VMM completes the RPCITs KVM hands over */
+	ASSERT_EQ(0, zvm_serve_fh(&n->vm, ZPCI_GUEST_FH, n->d.iommufd, n->hwpt));
 }
 
 /*
@@ -598,7 +615,8 @@ TEST_F_TIMEOUT(nest, same_fh_second_device_eexist, 120)
 /*
  * A guest IOAT deregistration is a detach, which keeps the shadow: attaching
  * the same nested hwpt again translates as before, without a guest refresh.
- * While detached, the fh's RPCITs go to userspace.
+ * While detached, the fh's RPCITs go to userspace untouched (and the VMM,
+ * without an IOAT, does not serve the fh).
  */
 TEST_F_TIMEOUT(nest, reattach_same_hwpt, 120)
 {
@@ -621,12 +639,19 @@ TEST_F_TIMEOUT(nest, reattach_same_hwpt, 120)
 
 	ASSERT_EQ(0, zdev_detach(&n->d));
 	n->attached = false;
+	ASSERT_EQ(0, zvm_unserve_fh(&n->vm, ZPCI_GUEST_FH));
 	ASSERT_EQ(0, zvm_rpcit(&n->vm, ZPCI_GUEST_FH, iova, ZPCI_PAGE_SIZE, &r));
 	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason);
+	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	ASSERT_TRUE(r.exit_fresh);
+	ASSERT_FALSE(r.vmm);
+	ASSERT_EQ(ZPCI_PRESET_CC, r.cc);
+	ASSERT_EQ(ZPCI_PRESET_STATUS, r.status);
 	ASSERT_PINS(kb, foll, 0);
 
 	ASSERT_EQ(0, zdev_attach(&n->d, n->hwpt));
 	n->attached = true;
+	ASSERT_EQ(0, zvm_serve_fh(&n->vm, ZPCI_GUEST_FH, n->d.iommufd, n->hwpt));
 	ASSERT_DMA_READ(n, iova, page, 0x231000);
 	ASSERT_RPCIT(&n->vm, iova, ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(kb, foll, 0);
@@ -853,6 +878,7 @@ TEST_F_TIMEOUT(nest, replace_new_iota, 120)
 				     n->pba, n->pal, &n->hwpt));
 	n->ids[n->nids++] = old;
 	ASSERT_EQ(0, zdev_attach(&n->d, n->hwpt));
+	ASSERT_EQ(0, zvm_serve_fh(&n->vm, ZPCI_GUEST_FH, n->d.iommufd, n->hwpt));
 	ASSERT_RPCIT(&n->vm, n->pba, ZV_RING_PAGES * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_RPCIT(&n->vm, iova_y, ZPCI_PAGE_SIZE, 0, 0);
 	/* each domain pins its frames: the old one keeps its 5 */

@@ -14,7 +14,11 @@
  * deregistration detaches); an rpcit record's PTE snapshot is written into
  * the guest tables (lazily unmapped PTEs turn invalid there exactly when the
  * trace saw them invalid), then the RPCIT runs through the intercept
- * (KVM_S390_TEST_INTERCEPT + KVM_RUN). After each RPCIT: cc/status against
+ * (KVM_S390_TEST_INTERCEPT + KVM_RUN), registers preset to cc 3 and status
+ * 0xff. An RPCIT KVM hands to the VMM (an error: cc 1 status 8 in QEMU) is
+ * completed as a VMM does, with IOMMU_HWPT_INVALIDATE of the same range on
+ * the function's nested hwpt; a cc 2 (busy) answer is retried like a Linux
+ * guest retries it. After each RPCIT: cc/status against
  * the trace, and the shadow of the covered range (test-only debugfs view)
  * against the guest tables: every valid guest PTE -> the host page backing
  * its frame in the memslot (/proc/self/pagemap), read-only iff protected;
@@ -181,6 +185,7 @@ int main(int argc, char **argv)
 {
 	const char *path = "/tests/replay.trace", *mode = NULL;
 	long nrpcit = 0, nglobal = 0, pinned, foll, kb, kb1 = 0, foll1 = 0;
+	long handed = 0, retries = 0;
 	bool pinned_parent, frames_only = false, held_ok = true, ok;
 	struct zrep_res res;
 	struct ztrace t;
@@ -271,12 +276,18 @@ int main(int argc, char **argv)
 			mismatch(&t, r, "RPCIT intercept failed: %s", strerror(-res.err));
 			continue;
 		}
-		if (res.exited && r->cc != 3)
+		handed += res.vmm;
+		retries += res.retries;
+		if (res.exited && !res.vmm && r->cc != 3)
 			mismatch(&t, r, "exited to userspace (fh not handled in the kernel)");
+		/* only errors are the VMM's: its REFRESH repeats the kernel's walk */
+		if (res.vmm && (res.cc != 1 || res.status != ZPCI_STATUS_ERROR))
+			mismatch(&t, r, "handed to the VMM, whose REFRESH answers cc %d status %d",
+				 res.cc, res.status);
 		if (res.cc != r->cc || (r->cc == 1 && res.status != r->status))
 			mismatch(&t, r, "guest sees cc %d status %d, trace cc %d status %d",
 				 res.cc, res.status, r->cc, r->status);
-		if (!res.exited)
+		if (!res.exited || res.vmm)
 			check_shadow(&rep, r, res.cc == 0);
 	}
 out:
@@ -293,6 +304,8 @@ out:
 	}
 	printf("replayed %ld rpcit (%ld global), %ld pages checked, %ld mismatches, %s%ld\n",
 	       nrpcit, nglobal, pages_checked, mismatches, "pinned now ", pinned);
+	printf("handed to the VMM %ld rpcit (%s), %ld cc-2 retries\n", handed,
+	       "completed by IOMMU_HWPT_INVALIDATE", retries);
 	kb = rep.kb0;
 	foll = rep.foll0;
 	zrep_fini(&rep);

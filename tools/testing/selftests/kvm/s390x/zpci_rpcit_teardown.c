@@ -76,7 +76,7 @@ static int pin_pages(struct zsetup *s, int n)
 	ret = zvm_rpcit(&s->vm, ZPCI_GUEST_FH, iova, n * ZPCI_PAGE_SIZE, &r);
 	if (ret)
 		return ret;
-	if (r.exit_reason != KVM_EXIT_INTR || r.cc || r.status)
+	if (r.exit_reason != KVM_EXIT_INTR || r.vmm || r.cc || r.status)
 		return -EIO;
 	return 0;
 }
@@ -171,18 +171,20 @@ TEST(destroy_hwpt_before_detach)
 	ASSERT_PINNED(s, NPAGES);
 	ASSERT_EQ(-EBUSY, zdev_destroy_obj(&s->d, s->hwpt));
 	ASSERT_PINNED(s, NPAGES);
-	ASSERT_EQ(0, zdev_detach(&s->d));
-	s->attached = false;
+	ASSERT_EQ(0, zsetup_deregister(s));
 	ASSERT_PINNED(s, NPAGES);
 	ASSERT_EQ(0, zdev_destroy_obj(&s->d, s->hwpt));
 	s->have_hwpt = false;
 	/* VM, device and iommufd still open: the pins are gone anyway */
 	ASSERT_BASELINE(s);
-	/* and the fh is not bound any more: RPCIT goes to userspace */
+	/* and the fh is not bound any more: RPCIT goes to userspace, unanswered */
 	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, ZPCI_PAGE_SIZE, &r));
 	ASSERT_EQ(KVM_EXIT_S390_SIEIC, r.exit_reason)
 		TH_LOG("exit %s cc %d", zvm_exit_name(r.exit_reason), r.cc);
 	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+	ASSERT_TRUE(r.exit_fresh);
+	ASSERT_FALSE(r.vmm);
+	ASSERT_EQ(ZPCI_PRESET_CC, r.cc);
 	zsetup_fini(s);
 	ASSERT_BASELINE(s);
 }
@@ -191,13 +193,13 @@ TEST(destroy_hwpt_before_detach)
 TEST(rebind_after_destroy)
 {
 	struct zsetup s_, *s = &s_;
+	struct zrpcit r;
 	uint32_t id;
 
 	if (setup_or_skip(_metadata, s, true))
 		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
-	ASSERT_EQ(0, zdev_detach(&s->d));
-	s->attached = false;
+	ASSERT_EQ(0, zsetup_deregister(s));
 	ASSERT_PINNED(s, NPAGES);
 	ASSERT_EQ(0, zdev_destroy_obj(&s->d, s->hwpt));
 	s->have_hwpt = false;
@@ -206,16 +208,12 @@ TEST(rebind_after_destroy)
 				     s->pba, s->pal, &id));
 	s->hwpt = id;
 	s->have_hwpt = true;
-	ASSERT_EQ(0, zdev_attach(&s->d, id));
-	s->attached = true;
+	ASSERT_EQ(0, zsetup_attach(s));
 	/* the guest tables still hold the mappings: a global refresh restores them */
-	{
-		struct zrpcit r;
-
-		ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, &r));
-		ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
-		ASSERT_EQ(0, r.cc);
-	}
+	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, &r));
+	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
+	ASSERT_FALSE(r.vmm);
+	ASSERT_EQ(0, r.cc);
 	ASSERT_PINNED(s, NPAGES);
 	zsetup_fini(s);
 	ASSERT_BASELINE(s);
@@ -229,8 +227,7 @@ TEST(detach_then_close)
 	if (setup_or_skip(_metadata, s, true))
 		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
-	ASSERT_EQ(0, zdev_detach(&s->d));
-	s->attached = false;
+	ASSERT_EQ(0, zsetup_deregister(s));
 	ASSERT_PINNED(s, NPAGES);
 	close_vm(s);
 	close_dev(s);
@@ -273,8 +270,7 @@ TEST(detach_reattach_translates_as_before)
 		ASSERT_EQ(-ENOENT, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, NULL, 0,
 						NULL, NULL));
 		ASSERT_PINNED(s, NPAGES);
-		ASSERT_EQ(0, zdev_attach(&s->d, s->hwpt));
-		s->attached = true;
+		ASSERT_EQ(0, zsetup_attach(s));
 		n = zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, b, NPAGES, &pinned,
 				 &entries);
 		ASSERT_EQ(NPAGES, n);
@@ -283,12 +279,14 @@ TEST(detach_reattach_translates_as_before)
 		ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, iova, NPAGES * ZPCI_PAGE_SIZE,
 				       &r));
 		ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
+		ASSERT_FALSE(r.vmm);
 		ASSERT_EQ(0, r.cc);
 		ASSERT_PINNED(s, NPAGES);
 	}
 	ASSERT_EQ(0, zsetup_unmap(s, iova, NPAGES));
 	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
+	ASSERT_FALSE(r.vmm);
 	ASSERT_EQ(0, r.cc);
 	ASSERT_BASELINE(s);
 	free(a);
@@ -342,6 +340,7 @@ TEST(unmap_all_then_close)
 				  NPAGES));
 	ASSERT_EQ(0, zvm_rpcit(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, &r));
 	ASSERT_EQ(KVM_EXIT_INTR, r.exit_reason);
+	ASSERT_FALSE(r.vmm);
 	ASSERT_EQ(0, r.cc);
 	ASSERT_BASELINE(s);
 	zsetup_fini(s);
@@ -353,9 +352,14 @@ struct spinner {
 	int stop;	/* __atomic accesses */
 	int runs;
 	int ioctl_errors;
+	int exits_touched;	/* exits whose registers the kernel changed */
 };
 
-/* RPCITs in a loop until told to stop; the fh may go away under it */
+/*
+ * RPCITs in a loop until told to stop; the fh may go away under it. The VMM
+ * has stopped serving the fh: every exit is the kernel's plain "not mine",
+ * registers untouched.
+ */
 static void *rpcit_spinner(void *arg)
 {
 	struct spinner *sp = arg;
@@ -366,6 +370,8 @@ static void *rpcit_spinner(void *arg)
 	while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
 		if (zvm_rpcit(&s->vm, ZPCI_GUEST_FH, iova, NPAGES * ZPCI_PAGE_SIZE, &r))
 			sp->ioctl_errors++;
+		else if (r.exit_reason == KVM_EXIT_S390_SIEIC && !r.exit_fresh)
+			sp->exits_touched++;
 		sp->runs++;
 	}
 	return NULL;
@@ -381,6 +387,7 @@ static void race_close(struct __test_metadata *_metadata, bool device_first)
 	if (setup_or_skip(_metadata, s, true))
 		return;
 	ASSERT_EQ(0, pin_pages(s, NPAGES));
+	ASSERT_EQ(0, zvm_unserve_fh(&s->vm, ZPCI_GUEST_FH));
 	ASSERT_EQ(0, pthread_create(&t, NULL, rpcit_spinner, &sp));
 	nanosleep(&ts, NULL);
 	if (device_first) {
@@ -397,6 +404,7 @@ static void race_close(struct __test_metadata *_metadata, bool device_first)
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	TH_LOG("%d RPCITs raced with the close", sp.runs);
 	ASSERT_EQ(0, sp.ioctl_errors);
+	ASSERT_EQ(0, sp.exits_touched);
 	close_vm(s);
 	ASSERT_BASELINE(s);
 }

@@ -194,6 +194,12 @@ struct zrep_res {
 	int cc;			/* 0..3; 3 also when no one handles the fh */
 	int status;
 	bool exited;		/* the intercept exited to userspace */
+	/*
+	 * in-kernel path: the exit was a hand-over the VMM completed through
+	 * IOMMU_HWPT_INVALIDATE (cc/status are the entry's)
+	 */
+	bool vmm;
+	int retries;		/* cc-2 answers retried (the same RPCIT again) */
 	int err;		/* ioctl failure (-errno), 0 if none */
 	/* phases, ns: queue the intercept, KVM_RUN, userspace handler, resume */
 	uint64_t t_queue, t_run, t_handler, t_resume;
@@ -227,9 +233,13 @@ int zrep_ioat(struct zrep *rep, const struct ztr_rec *r, char *err, size_t errle
 int zrep_guest_writes(struct zrep *rep, const struct ztr_rec *r, char *err,
 		      size_t errlen);
 /*
- * Execute the RPCIT as the guest would (RPCIT 1,2 in supervisor state). In
- * user mode an exit to userspace is served as QEMU does: walk, map/unmap
- * per changed page, set cc/status, resume.
+ * Execute the RPCIT as the guest would (RPCIT 1,2 in supervisor state, cc 3
+ * and r1 status 0xff preset). In user mode an exit to userspace is served as
+ * QEMU does: walk, map/unmap per changed page, set cc/status, resume. In
+ * kernel mode an exit for a function with an attached nested hwpt is an RPCIT
+ * KVM handed over: completed with IOMMU_HWPT_INVALIDATE of the same range,
+ * cc/status from the entry, resume (res->vmm). A cc 2 answer is retried up
+ * to ZVM_RPCIT_MAX_RETRIES times (res->retries); the phase times add up.
  */
 void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res);
 /*

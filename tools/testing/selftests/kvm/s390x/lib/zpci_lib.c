@@ -234,16 +234,140 @@ int zvm_run_intercept(struct zvm *vm, uint8_t icptcode, uint16_t ipa,
 	return 0;
 }
 
-int zvm_rpcit_regs(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
-		   uint64_t len, uint64_t psw_extra, struct zrpcit *res)
+/* ------------------------------------------------ the VMM's served fhs */
+
+struct zvm_served *zvm_served_of(struct zvm *vm, uint32_t fh)
 {
+	int i;
+
+	for (i = 0; i < ZVM_MAX_SERVED; i++)
+		if (vm->served[i].used && vm->served[i].fh == fh)
+			return &vm->served[i];
+	return NULL;
+}
+
+int zvm_serve_fh(struct zvm *vm, uint32_t fh, int iommufd, uint32_t hwpt_id)
+{
+	struct zvm_served *sv = zvm_served_of(vm, fh);
+	int i;
+
+	if (iommufd < 0)
+		return -EBADF;
+	for (i = 0; !sv && i < ZVM_MAX_SERVED; i++)
+		if (!vm->served[i].used)
+			sv = &vm->served[i];
+	if (!sv)
+		return -ENOSPC;
+	sv->used = true;
+	sv->fh = fh;
+	sv->iommufd = iommufd;
+	sv->hwpt_id = hwpt_id;
+	sv->state = ZVM_FN_ENABLED;
+	return 0;
+}
+
+int zvm_unserve_fh(struct zvm *vm, uint32_t fh)
+{
+	struct zvm_served *sv = zvm_served_of(vm, fh);
+
+	if (!sv)
+		return -ENOENT;
+	memset(sv, 0, sizeof(*sv));
+	return 0;
+}
+
+int zvm_fn_set_state(struct zvm *vm, uint32_t fh, enum zvm_fn_state state)
+{
+	struct zvm_served *sv = zvm_served_of(vm, fh);
+
+	if (!sv)
+		return -ENOENT;
+	if (state != ZVM_FN_ENABLED && state != ZVM_FN_ERROR && state != ZVM_FN_DISABLED)
+		return -EINVAL;
+	sv->state = state;
+	return 0;
+}
+
+static int zvm_invalidate(int iommufd, uint32_t hwpt_id, uint64_t iova, uint64_t len,
+			  int *cc, int *status)
+{
+	struct iommu_hwpt_s390_kvm_invalidate e;
+	struct iommu_hwpt_invalidate cmd;
+
+	memset(&e, 0, sizeof(e));
+	e.iova = iova;
+	e.len = len;
+	e.cc = 0xff;
+	e.status = 0xff;
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.size = sizeof(cmd);
+	cmd.hwpt_id = hwpt_id;
+	cmd.data_uptr = (uintptr_t)&e;
+	cmd.data_type = IOMMU_HWPT_INVALIDATE_DATA_S390_KVM;
+	cmd.entry_len = sizeof(e);
+	cmd.entry_num = 1;
+	if (ioctl(iommufd, IOMMU_HWPT_INVALIDATE, &cmd))
+		return neg_errno();
+	if (cmd.entry_num != 1)
+		return -EIO;
+	*cc = e.cc;
+	*status = e.status;
+	return 0;
+}
+
+/*
+ * An RPCIT exit (regs as KVM left them): a VMM that serves the fh answers it
+ * as QEMU's rpcit_service_call does, the cc into the PSW and, with cc 1, the
+ * status into r1; the program checks of a problem-state or odd-r2 RPCIT are
+ * the kernel's for a served fh and not modelled here.
+ */
+static void zvm_vmm_answer(struct zvm *vm, struct kvm_regs *regs, struct zrpcit *res)
+{
+	int r1 = (res->ipb >> 20) & 0xf, r2 = (res->ipb >> 16) & 0xf;
+	struct zvm_served *sv = zvm_served_of(vm, regs->gprs[r1] >> 32);
+	int cc, status = 0;
+
+	if (!sv || (res->psw_mask & ZPCI_PSW_PSTATE) || (r2 & 1))
+		return;
+	switch (sv->state) {
+	case ZVM_FN_DISABLED:
+		cc = 3;
+		break;
+	case ZVM_FN_ERROR:
+		cc = 1;
+		status = ZPCI_STATUS_RECOVER;
+		break;
+	default:
+		res->vmm_ret = zvm_invalidate(sv->iommufd, sv->hwpt_id, regs->gprs[r2],
+					      regs->gprs[r2 + 1], &cc, &status);
+		if (res->vmm_ret)
+			return;
+		break;
+	}
+	res->vmm = true;
+	res->psw_mask = (res->psw_mask & ~ZPCI_PSW_CC_MASK) |
+			((uint64_t)(cc & 3) << ZPCI_PSW_CC_SHIFT);
+	vm->run->psw_mask = res->psw_mask;
+	res->cc = cc;
+	if (cc == 1) {
+		regs->gprs[r1] &= ~0xff000000ULL;
+		regs->gprs[r1] |= (uint64_t)(status & 0xff) << 24;
+		if (ioctl(vm->vcpu_fd, KVM_SET_REGS, regs))
+			res->vmm_ret = neg_errno();
+	}
+}
+
+static int zvm_rpcit_once(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
+			  uint64_t len, uint64_t psw_extra, struct zrpcit *res)
+{
+	uint64_t r1_preset = (uint64_t)fh << 32 | (uint64_t)ZPCI_PRESET_STATUS << 24;
 	struct kvm_regs regs;
 	int ret;
 
 	memset(&regs, 0, sizeof(regs));
 	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs))
 		return neg_errno();
-	regs.gprs[r1] = (uint64_t)fh << 32;
+	regs.gprs[r1] = r1_preset;
 	regs.gprs[r2] = iova;
 	if (r2 < 15)
 		regs.gprs[r2 + 1] = len;
@@ -251,14 +375,41 @@ int zvm_rpcit_regs(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
 		return neg_errno();
 
 	ret = zvm_run_intercept(vm, ZPCI_ICPT_INST, ZPCI_IPA_RPCIT,
-				ZPCI_RPCIT_IPB(r1, r2), ZPCI_PSW_EA_BA | psw_extra,
-				res);
+				ZPCI_RPCIT_IPB(r1, r2),
+				ZPCI_PSW_EA_BA | (uint64_t)ZPCI_PRESET_CC << ZPCI_PSW_CC_SHIFT |
+				psw_extra, res);
 	if (ret)
 		return ret;
 	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs))
 		return neg_errno();
-	res->status = (regs.gprs[r1] >> 24) & 0xff;
+	if (res->exit_reason == KVM_EXIT_S390_SIEIC && res->icptcode == ZPCI_ICPT_INST &&
+	    res->ipa == ZPCI_IPA_RPCIT) {
+		res->exit_fresh = res->cc == ZPCI_PRESET_CC && regs.gprs[r1] == r1_preset &&
+				  regs.gprs[r2] == iova && (r2 == 15 || regs.gprs[r2 + 1] == len);
+		zvm_vmm_answer(vm, &regs, res);
+	}
+	res->r1_status = (regs.gprs[r1] >> 24) & 0xff;
+	res->status = res->r1_status;
+	if (res->cc == 0 && res->r1_status == ZPCI_PRESET_STATUS)
+		res->status = 0;
 	return 0;
+}
+
+int zvm_rpcit_regs(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
+		   uint64_t len, uint64_t psw_extra, struct zrpcit *res)
+{
+	int ret, retries;
+
+	for (retries = 0;; retries++) {
+		ret = zvm_rpcit_once(vm, r1, r2, fh, iova, len, psw_extra, res);
+		if (ret || res->cc != 2 || retries == ZVM_RPCIT_MAX_RETRIES)
+			break;
+		/* busy: only an answer (the kernel's or the VMM's) is retried */
+		if (res->exit_reason != KVM_EXIT_INTR && !res->vmm)
+			break;
+	}
+	res->retries = retries;
+	return ret;
 }
 
 int zvm_rpcit(struct zvm *vm, uint32_t fh, uint64_t iova, uint64_t len,
@@ -824,6 +975,27 @@ long zshadow_read(uint32_t fh, uint64_t start, uint64_t last,
 	return n;
 }
 
+int ziommu_summary_read(struct ziommu_summary *sum)
+{
+	char line[512];
+	FILE *f = fopen("/sys/kernel/debug/s390-kvm-iommu/summary", "r");
+	int n;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!f)
+		return neg_errno();
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return -EPROTO;
+	}
+	fclose(f);
+	n = sscanf(line,
+		   "domains %ld attached %ld pins %ld tables %ld host_rpcit_failures %ld pending %ld to_vmm %ld busy %ld",
+		   &sum->domains, &sum->attached, &sum->pins, &sum->tables,
+		   &sum->host_rpcit_failures, &sum->pending, &sum->to_vmm, &sum->busy);
+	return n == 8 ? 0 : -EPROTO;
+}
+
 /* ------------------------------------------------------ zsetup */
 
 int zsetup_init(struct zsetup *s, bool attach)
@@ -861,13 +1033,38 @@ int zsetup_init(struct zsetup *s, bool attach)
 	if (ret)
 		return ret;
 	s->have_hwpt = true;
-	if (attach) {
-		ret = zdev_attach(&s->d, s->hwpt);
+	if (attach)
+		return zsetup_attach(s);
+	return 0;
+}
+
+int zsetup_attach(struct zsetup *s)
+{
+	int ret = zdev_attach(&s->d, s->hwpt);
+
+	if (ret)
+		return ret;
+	s->attached = true;
+	return zvm_serve_fh(&s->vm, ZPCI_GUEST_FH, s->d.iommufd, s->hwpt);
+}
+
+int zsetup_fn_state(struct zsetup *s, enum zvm_fn_state state)
+{
+	int ret;
+
+	if (state == ZVM_FN_ENABLED)
+		return zsetup_attach(s);
+	if (state != ZVM_FN_ERROR && state != ZVM_FN_DISABLED)
+		return -EINVAL;
+	if (!zvm_served_of(&s->vm, ZPCI_GUEST_FH))
+		return -ENOENT;
+	if (s->attached) {
+		ret = zdev_detach(&s->d);
 		if (ret)
 			return ret;
-		s->attached = true;
+		s->attached = false;
 	}
-	return 0;
+	return zvm_fn_set_state(&s->vm, ZPCI_GUEST_FH, state);
 }
 
 int zsetup_reregister(struct zsetup *s, uint64_t iota, uint64_t pba, uint64_t pal,
@@ -890,6 +1087,9 @@ int zsetup_reregister(struct zsetup *s, uint64_t iota, uint64_t pba, uint64_t pa
 	s->have_hwpt = true;
 	s->pba = pba;
 	s->pal = pal;
+	ret = zvm_serve_fh(&s->vm, ZPCI_GUEST_FH, s->d.iommufd, id);
+	if (ret)
+		return ret;
 	if (old_hwpt)
 		*old_hwpt = had ? old : 0;
 	else if (had)
@@ -901,8 +1101,10 @@ int zsetup_deregister(struct zsetup *s)
 {
 	int ret = zdev_detach(&s->d);
 
-	if (!ret)
+	if (!ret) {
 		s->attached = false;
+		zvm_unserve_fh(&s->vm, ZPCI_GUEST_FH);
+	}
 	return ret;
 }
 
@@ -914,6 +1116,7 @@ void zsetup_fini(struct zsetup *s)
 		zdev_destroy_obj(&s->d, s->hwpt);
 	s->attached = false;
 	s->have_hwpt = false;
+	zvm_unserve_fh(&s->vm, ZPCI_GUEST_FH);
 	zdev_close(&s->d);
 	zvm_destroy(&s->vm);
 }

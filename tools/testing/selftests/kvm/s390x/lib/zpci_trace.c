@@ -1214,19 +1214,38 @@ static void zrep_user_rpcit(struct zrep *rep, uint32_t ipb, int *cc, int *status
 	}
 }
 
-void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
+/*
+ * In-kernel path: KVM handed the RPCIT to the VMM (an error only the VMM can
+ * answer: QEMU's cc 1 status 8 with the error state and a PCI error event).
+ * The VMM completes it with IOMMU_HWPT_INVALIDATE of the same (iova, len) on
+ * the function's nested hwpt and answers what the entry says. false: no
+ * attached nested hwpt serves the fh (the VMM has nothing to complete).
+ */
+static bool zrep_vmm_rpcit(struct zrep *rep, uint32_t ipb, int *cc, int *status, int *err)
+{
+	__u64 *gprs = rep->vm.run->s.regs.gprs;
+	int r1 = (ipb >> 20) & 0xf, r2 = (ipb >> 16) & 0xf;
+	struct zrep_fn *f = zrep_fn_of(rep, gprs[r1] >> 32);
+
+	if (!f || !f->kvm_attached || !f->have_hwpt || (r2 & 1))
+		return false;
+	*err = zdev_refresh(&f->d, f->hwpt, gprs[r2], gprs[r2 + 1], cc, status);
+	return true;
+}
+
+static void zrep_rpcit_once(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 {
 	struct kvm_s390_test_intercept icpt;
 	struct kvm_run *run = rep->vm.run;
 	uint64_t t0, t1, t2, t3;
-	int cc, status;
+	int cc, status, err = 0;
 
-	memset(res, 0, sizeof(*res));
-	run->s.regs.gprs[1] = (uint64_t)r->fh << 32;
+	/* fresh registers: a handler that does nothing leaves cc 3, status 0xff */
+	run->s.regs.gprs[1] = (uint64_t)r->fh << 32 | (uint64_t)ZPCI_PRESET_STATUS << 24;
 	run->s.regs.gprs[2] = r->iova;
 	run->s.regs.gprs[3] = r->len;
 	run->kvm_dirty_regs = KVM_SYNC_GPRS;
-	run->psw_mask = ZPCI_PSW_EA_BA;
+	run->psw_mask = ZPCI_PSW_EA_BA | (uint64_t)ZPCI_PRESET_CC << ZPCI_PSW_CC_SHIFT;
 	run->psw_addr = 0x10000;
 	run->immediate_exit = 0;
 	memset(&icpt, 0, sizeof(icpt));
@@ -1246,23 +1265,32 @@ void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 		return;
 	}
 	t2 = znow_ns();
-	res->t_queue = t1 - t0;
-	res->t_run = t2 - t1;
+	res->t_queue += t1 - t0;
+	res->t_run += t2 - t1;
 	if (run->exit_reason == KVM_EXIT_S390_SIEIC &&
 	    run->s390_sieic.ipa == ZPCI_IPA_RPCIT) {
 		res->exited = true;
-		if (!rep->user_mode) {
+		if (rep->user_mode) {
+			zrep_user_rpcit(rep, run->s390_sieic.ipb, &cc, &status);
+		} else if (zrep_vmm_rpcit(rep, run->s390_sieic.ipb, &cc, &status, &err)) {
+			if (err) {
+				res->err = err;
+				res->cc = -1;
+				return;
+			}
+			res->vmm = true;
+		} else {
 			res->cc = 3;
 			return;
 		}
-		zrep_user_rpcit(rep, run->s390_sieic.ipb, &cc, &status);
 		t3 = znow_ns();
-		res->t_handler = t3 - t2;
+		res->t_handler += t3 - t2;
 		/* what QEMU does: cc into the PSW, status into r1, re-enter */
-		run->psw_mask = (run->psw_mask & ~(3ULL << 44)) | ((uint64_t)cc << 44);
+		run->psw_mask = (run->psw_mask & ~ZPCI_PSW_CC_MASK) |
+				((uint64_t)(cc & 3) << ZPCI_PSW_CC_SHIFT);
 		if (cc == 1) {
 			run->s.regs.gprs[1] &= ~0xff000000ULL;
-			run->s.regs.gprs[1] |= (uint64_t)status << 24;
+			run->s.regs.gprs[1] |= (uint64_t)(status & 0xff) << 24;
 		}
 		run->kvm_dirty_regs = KVM_SYNC_GPRS;
 		if (ioctl(rep->vm.vcpu_fd, KVM_RUN, 0)) {
@@ -1270,7 +1298,7 @@ void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 			res->cc = -1;
 			return;
 		}
-		res->t_resume = znow_ns() - t3;
+		res->t_resume += znow_ns() - t3;
 		res->cc = cc;
 		res->status = cc == 1 ? status : 0;
 		return;
@@ -1280,8 +1308,22 @@ void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 		res->err = -EPROTO;
 		return;
 	}
-	res->cc = (run->psw_mask >> 44) & 3;
+	res->cc = (run->psw_mask >> ZPCI_PSW_CC_SHIFT) & 3;
 	res->status = res->cc == 1 ? (run->s.regs.gprs[1] >> 24) & 0xff : 0;
+}
+
+void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
+{
+	memset(res, 0, sizeof(*res));
+	for (;;) {
+		res->exited = false;
+		res->vmm = false;
+		zrep_rpcit_once(rep, r, res);
+		/* busy: the guest retries the same RPCIT, the kernel resumes */
+		if (res->err || res->cc != 2 || res->retries == ZVM_RPCIT_MAX_RETRIES)
+			break;
+		res->retries++;
+	}
 }
 
 int zrep_set_mode(struct zrep *rep, bool user)
