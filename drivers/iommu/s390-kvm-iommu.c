@@ -92,6 +92,8 @@
  *	IOVA, so that its retry resumes at @resume_next (under @lock)
  * @resume_len: the RPCIT's length (bytes), 0 when there is nothing to resume
  * @resume_next: first IOVA the retry still has to refresh
+ * @resume_nomem: resources ran out before the bound: the retry answers
+ *	status 16 even if its part succeeds
  * @pba: first IOVA the guest may use (bytes)
  * @pal: last IOVA the guest may use (bytes, inclusive)
  * @shadow: the shadow tables (under @lock)
@@ -128,6 +130,7 @@ struct s390_kvm_iommu_domain {
 	u64			resume_iova;
 	u64			resume_len;
 	u64			resume_next;
+	bool			resume_nomem;
 	u64			pba;
 	u64			pal;
 	struct s390_shadow	shadow;
@@ -145,12 +148,14 @@ struct s390_kvm_iommu_domain {
 #define S390_KVM_RPCIT_CC_BUSY	2
 
 /*
- * Work bound of one RPCIT: guest table entries examined per engine call, and
- * per instruction. A refresh that reaches the bound answers busy (cc 2); the
- * guest retries the same RPCIT, which resumes where the last one stopped.
+ * Work bound of one RPCIT: guest table entries examined per engine call
+ * (between two checks for a fatal signal), and per instruction. A refresh
+ * that reaches the bound answers busy (cc 2); the guest retries the same
+ * RPCIT, which resumes where the last one stopped. 2^15 entries cover the
+ * page tables of 128 MiB of IOVA per instruction.
  */
-#define S390_KVM_RPCIT_CHUNK_VISIT	(1UL << 16)
-#define S390_KVM_RPCIT_MAX_VISIT	(1UL << 20)
+#define S390_KVM_RPCIT_CHUNK_VISIT	(1UL << 12)
+#define S390_KVM_RPCIT_MAX_VISIT	(1UL << 15)
 
 /* Events and totals shown in debugfs (summary) for tests */
 static atomic_long_t s390_kvm_iommu_nr_domains;
@@ -537,16 +542,16 @@ static bool s390_kvm_iommu_aperture_ok(struct zpci_dev *zdev, u64 pba, u64 pal)
 /*
  * Walk [cur, last] in engine calls of bounded work, syncing after each;
  * *@visited accumulates the guest entries examined, *@released the shadow
- * PTEs whose release the host RPCIT confirmed. Returns the first
+ * PTEs whose release the host RPCIT confirmed; *@nomem is set when a pin
+ * or allocation ran out of resources. Returns the first
  * engine or host error, -EAGAIN with *@next set at the work bound, or
  * -EINTR for a fatal signal.
  */
 static int s390_kvm_iommu_walk(struct s390_kvm_iommu_domain *kdom, u64 cur,
 			       u64 last, u64 *next, unsigned long *visited,
-			       unsigned long *released)
+			       unsigned long *released, bool *nomem)
 {
 	struct s390_shadow_result res;
-	bool nomem = false;
 	int rc, hrc;
 
 	for (;;) {
@@ -557,7 +562,7 @@ static int s390_kvm_iommu_walk(struct s390_kvm_iommu_domain *kdom, u64 cur,
 		if (!hrc)
 			*released += res.unpinned;
 		if (res.nomem)
-			nomem = true;
+			*nomem = true;
 		if (rc != -EAGAIN)
 			break;
 		if (hrc) {
@@ -574,7 +579,7 @@ static int s390_kvm_iommu_walk(struct s390_kvm_iommu_domain *kdom, u64 cur,
 	}
 	if (rc == -EBUSY)
 		*next = res.next;
-	if (!rc && nomem)
+	if (!rc && *nomem)
 		rc = -ENOMEM;
 	/* a table error takes precedence over the host's answer */
 	return rc ?: hrc;
@@ -592,6 +597,7 @@ static int s390_kvm_iommu_refresh(struct s390_kvm_iommu_domain *kdom,
 {
 	u64 last = iova + len - 1, cur = iova, next = iova;
 	unsigned long visited = 0, released = 0;
+	bool nomem = false;
 	int rc;
 
 	lockdep_assert_held(&kdom->lock);
@@ -603,21 +609,26 @@ static int s390_kvm_iommu_refresh(struct s390_kvm_iommu_domain *kdom,
 		return s390_kvm_iommu_cc(-EINVAL, status);
 
 	if (kdom->resume_len && kdom->resume_iova == iova &&
-	    kdom->resume_len == len)
+	    kdom->resume_len == len) {
 		cur = kdom->resume_next;
+		nomem = kdom->resume_nomem;
+	}
 	kdom->resume_len = 0;
 
-	rc = s390_kvm_iommu_walk(kdom, cur, last, &next, &visited, &released);
+	rc = s390_kvm_iommu_walk(kdom, cur, last, &next, &visited, &released,
+				 &nomem);
 	if (rc == -ENOMEM && released && visited < S390_KVM_RPCIT_MAX_VISIT) {
 		released = 0;
+		nomem = false;
 		rc = s390_kvm_iommu_walk(kdom, iova, last, &next, &visited,
-					 &released);
+					 &released, &nomem);
 	}
 
 	if (rc == -EAGAIN || rc == -EBUSY) {
 		kdom->resume_iova = iova;
 		kdom->resume_len = len;
 		kdom->resume_next = next;
+		kdom->resume_nomem = nomem;
 		rc = -EBUSY;
 	}
 	return s390_kvm_iommu_cc(rc, status);

@@ -20,6 +20,11 @@
  * - Pages and tables the device may still reach through its IOTLB are not
  *   released by refresh: they are queued and released by
  *   s390_shadow_release() once the caller has issued the host RPCIT.
+ * - No shadow table without a valid entry: a page or segment table is
+ *   linked when its first entry becomes valid and unlinked (then queued)
+ *   when its last one goes, so shadow memory follows what the guest maps.
+ * - Work is bounded: at most sh->max_visit guest entries per refresh call,
+ *   so aliased guest tables cannot make one call walk 2^30 entries.
  * - A shadow page table is 4 KiB: the first 2 KiB are the 256 hardware
  *   PTEs, the second 2 KiB hold the guest PTE value (with inherited
  *   protection) that each shadow PTE was built from, so an unchanged guest
@@ -66,6 +71,16 @@
 #define SH_G_TYPE	0x3ULL
 /* room to detach every root entry: set_iota after a release cannot fail */
 #define SH_GATHER_MIN	SH_ENTRIES
+/*
+ * Gather slots reserved before clearing a PTE / detaching a page table:
+ * the entry itself plus the page table and segment table it may leave
+ * without a valid entry, which are unlinked too.
+ */
+#define SH_ROOM_PTE	3
+#define SH_ROOM_PT	2
+
+/* Format control of a segment entry: 1 = the entry maps a 1 MiB frame */
+#define SH_STE_FC	0x400ULL
 
 static inline unsigned int sh_rtx(u64 iova)
 {
@@ -107,6 +122,16 @@ static inline u64 sh_phys(struct s390_shadow *sh, void *virt)
 {
 	return sh->ops->virt_to_phys(sh->priv, virt);
 }
+
+/*
+ * State of one refresh walk.  @pos is the IOVA of the guest entry being
+ * processed: where the walk stopped when it returns early.
+ */
+struct sh_walk {
+	struct s390_shadow_result *res;
+	u64 start;
+	u64 pos;
+};
 
 static void sh_res_add(struct s390_shadow_result *res, u64 start, u64 last,
 		       bool removed)
@@ -153,6 +178,26 @@ static unsigned long sh_pt_count(const u64 *pt)
 	for (i = 0; i < SH_PTES; i++)
 		n += sh_pte_valid(pt[i]);
 	return n;
+}
+
+static bool sh_pt_empty(const u64 *pt)
+{
+	unsigned int i;
+
+	for (i = 0; i < SH_PTES; i++)
+		if (sh_pte_valid(pt[i]))
+			return false;
+	return true;
+}
+
+static bool sh_st_empty(const u64 *st)
+{
+	unsigned int i;
+
+	for (i = 0; i < SH_ENTRIES; i++)
+		if (sh_entry_valid(st[i]))
+			return false;
+	return true;
 }
 
 static unsigned long sh_st_count(struct s390_shadow *sh, const u64 *st)
@@ -202,6 +247,73 @@ static unsigned long sh_free_st(struct s390_shadow *sh, u64 *st)
 	return n;
 }
 
+/* Shadow segment table for @iova, NULL if there is none */
+static u64 *sh_shadow_st(struct s390_shadow *sh, u64 iova)
+{
+	u64 rte = sh->root[sh_rtx(iova)];
+
+	if (!sh_entry_valid(rte))
+		return NULL;
+	return sh_virt(sh, rte & ZPCI_RTE_ADDR_MASK);
+}
+
+/* Shadow segment table entry for @iova, NULL if there is no segment table */
+static u64 *sh_shadow_ste(struct s390_shadow *sh, u64 iova)
+{
+	u64 *st = sh_shadow_st(sh, iova);
+
+	return st ? st + sh_sx(iova) : NULL;
+}
+
+/* Shadow page table for @iova, NULL if there is none */
+static u64 *sh_shadow_pt(struct s390_shadow *sh, u64 iova)
+{
+	u64 *step = sh_shadow_ste(sh, iova);
+
+	if (!step || !sh_entry_valid(*step))
+		return NULL;
+	return sh_virt(sh, *step & ZPCI_STE_ADDR_MASK);
+}
+
+/*
+ * Unlink the shadow page table of the segment of @iova if it has no valid
+ * PTE left and queue it for release; the host RPCIT must then cover the
+ * whole segment (the device may cache the segment entry).  Uses one of the
+ * gather slots reserved by the clear that emptied it.
+ */
+static void sh_drop_pt(struct s390_shadow *sh, u64 iova,
+		       struct s390_shadow_result *res)
+{
+	u64 base = iova & ~(SH_SEG_SIZE - 1);
+	u64 *step = sh_shadow_ste(sh, iova), *pt;
+
+	if (!step || !sh_entry_valid(*step))
+		return;
+	pt = sh_virt(sh, *step & ZPCI_STE_ADDR_MASK);
+	if (!sh_pt_empty(pt) || sh->nr_gather == sh->max_gather)
+		return;
+	WRITE_ONCE(*step, ZPCI_TABLE_INVALID);
+	sh_gather_add(sh, sh_phys(sh, pt) | SH_G_PT);
+	sh_res_add(res, base, base + SH_SEG_SIZE - 1, true);
+}
+
+/* The same for the shadow segment table of the region of @iova */
+static void sh_drop_st(struct s390_shadow *sh, u64 iova,
+		       struct s390_shadow_result *res)
+{
+	u64 base = iova & ~(SH_REG_SIZE - 1);
+	u64 *rtep = &sh->root[sh_rtx(iova)], *st;
+
+	if (!sh_entry_valid(*rtep))
+		return;
+	st = sh_virt(sh, *rtep & ZPCI_RTE_ADDR_MASK);
+	if (!sh_st_empty(st) || sh->nr_gather == sh->max_gather)
+		return;
+	WRITE_ONCE(*rtep, ZPCI_TABLE_INVALID);
+	sh_gather_add(sh, sh_phys(sh, st) | SH_G_ST);
+	sh_res_add(res, base, base + SH_REG_SIZE - 1, true);
+}
+
 /* Clear one valid shadow PTE and queue its unpin; one gather slot reserved */
 static void sh_clear_pte(struct s390_shadow *sh, u64 *pt, unsigned int i,
 			 u64 iova, struct s390_shadow_result *res)
@@ -218,17 +330,19 @@ static void sh_clear_pte(struct s390_shadow *sh, u64 *pt, unsigned int i,
 
 /*
  * Clear [start, last] (inside one segment) below the valid shadow segment
- * entry @step.  A fully covered segment is detached as a whole.
+ * entry @step.  A fully covered segment is detached as a whole; a page
+ * table left without a valid PTE is unlinked as well.
  */
 static int sh_clear_seg(struct s390_shadow *sh, u64 *step, u64 start, u64 last,
 			struct s390_shadow_result *res)
 {
 	u64 base = start & ~(SH_SEG_SIZE - 1);
 	u64 *pt = sh_virt(sh, *step & ZPCI_STE_ADDR_MASK);
+	bool cleared = false;
 	unsigned int i;
 
 	if (start == base && last == base + SH_SEG_SIZE - 1) {
-		if (sh_gather_reserve(sh, 1))
+		if (sh_gather_reserve(sh, SH_ROOM_PT))
 			return -ENOMEM;
 		WRITE_ONCE(*step, ZPCI_TABLE_INVALID);
 		sh_gather_add(sh, sh_phys(sh, pt) | SH_G_PT);
@@ -239,24 +353,30 @@ static int sh_clear_seg(struct s390_shadow *sh, u64 *step, u64 start, u64 last,
 	for (i = sh_px(start); i <= sh_px(last); i++) {
 		if (!sh_pte_valid(pt[i]))
 			continue;
-		if (sh_gather_reserve(sh, 1))
+		/* at a valid PTE: the table cannot be empty on failure */
+		if (sh_gather_reserve(sh, SH_ROOM_PTE))
 			return -ENOMEM;
 		sh_clear_pte(sh, pt, i, base + ((u64)i << SH_PAGE_SHIFT), res);
+		cleared = true;
 	}
+	if (cleared)
+		sh_drop_pt(sh, start, res);
 	return 0;
 }
 
 /*
  * Clear [start, last] (inside one region-third entry) below the valid
- * shadow region entry @rtep.  A fully covered region is detached as a whole.
+ * shadow region entry @rtep.  A fully covered region is detached as a
+ * whole; a segment table left without a valid entry is unlinked as well.
  */
 static int sh_clear_region(struct s390_shadow *sh, u64 *rtep, u64 start,
 			   u64 last, struct s390_shadow_result *res)
 {
 	u64 base = start & ~(SH_REG_SIZE - 1);
 	u64 *st = sh_virt(sh, *rtep & ZPCI_RTE_ADDR_MASK);
+	bool dropped = false;
 	unsigned int i;
-	int rc;
+	int rc = 0;
 
 	if (start == base && last == base + SH_REG_SIZE - 1) {
 		if (sh_gather_reserve(sh, 1))
@@ -274,10 +394,14 @@ static int sh_clear_region(struct s390_shadow *sh, u64 *rtep, u64 start,
 			continue;
 		rc = sh_clear_seg(sh, &st[i], max(start, s),
 				  min(last, s + SH_SEG_SIZE - 1), res);
+		if (!sh_entry_valid(st[i]))
+			dropped = true;
 		if (rc)
-			return rc;
+			break;
 	}
-	return 0;
+	if (dropped)
+		sh_drop_st(sh, start, res);
+	return rc;
 }
 
 /* Clear the whole shadow for [start, last] (below the 4 TiB reach) */
@@ -300,65 +424,6 @@ static int sh_clear_range(struct s390_shadow *sh, u64 start, u64 last,
 	return 0;
 }
 
-/* Shadow segment table entry for @iova, NULL if there is no segment table */
-static u64 *sh_shadow_ste(struct s390_shadow *sh, u64 iova)
-{
-	u64 rte = sh->root[sh_rtx(iova)];
-
-	if (!sh_entry_valid(rte))
-		return NULL;
-	return sh_virt(sh, rte & ZPCI_RTE_ADDR_MASK) + sh_sx(iova);
-}
-
-/*
- * Find the shadow page table for @iova; with @alloc, create the missing
- * segment and page tables.  Tables are fully initialized before they are
- * linked, so the device never sees a half-built table.
- */
-static int sh_get_pt(struct s390_shadow *sh, u64 iova, bool alloc, u64 **ptp)
-{
-	u64 *rtep = &sh->root[sh_rtx(iova)];
-	u64 *st, *step, *pt;
-	unsigned int i;
-
-	*ptp = NULL;
-	if (sh_entry_valid(*rtep)) {
-		st = sh_virt(sh, *rtep & ZPCI_RTE_ADDR_MASK);
-	} else {
-		if (!alloc)
-			return 0;
-		st = sh->ops->alloc_table(sh->priv);
-		if (!st)
-			return -ENOMEM;
-		for (i = 0; i < SH_ENTRIES; i++)
-			st[i] = ZPCI_TABLE_INVALID;
-		sh->nr_tables++;
-		dma_wmb();
-		WRITE_ONCE(*rtep, (sh_phys(sh, st) & ZPCI_RTE_ADDR_MASK) |
-			   ZPCI_TABLE_TYPE_RTX | ZPCI_TABLE_LEN_RTX |
-			   ZPCI_TABLE_VALID | ZPCI_TABLE_UNPROTECTED);
-	}
-	step = &st[sh_sx(iova)];
-	if (sh_entry_valid(*step)) {
-		*ptp = sh_virt(sh, *step & ZPCI_STE_ADDR_MASK);
-		return 0;
-	}
-	if (!alloc)
-		return 0;
-	pt = sh->ops->alloc_pt(sh->priv);
-	if (!pt)
-		return -ENOMEM;
-	for (i = 0; i < 2 * SH_PTES; i++)
-		pt[i] = ZPCI_PTE_INVALID;
-	sh->nr_pts++;
-	dma_wmb();
-	WRITE_ONCE(*step, (sh_phys(sh, pt) & ZPCI_STE_ADDR_MASK) |
-		   ZPCI_TABLE_TYPE_SX | ZPCI_TABLE_VALID |
-		   ZPCI_TABLE_UNPROTECTED);
-	*ptp = pt;
-	return 0;
-}
-
 /* Read @n guest table entries at @gpa in one call */
 static int sh_read(struct s390_shadow *sh, u64 gpa, void *buf, unsigned int n,
 		   struct s390_shadow_result *res)
@@ -370,49 +435,175 @@ static int sh_read(struct s390_shadow *sh, u64 gpa, void *buf, unsigned int n,
 }
 
 /*
- * Map shadow PTE @i of @pt (IOVA @iova) for guest PTE value @g (valid,
- * inherited protection included).  The new page is pinned before the old
- * one is queued for release.  If the new page cannot be pinned, the old
- * translation is removed as well: the guest no longer wants it.
+ * Account one guest table entry at @iova (the first IOVA of the range it
+ * covers); true if the work bound stops the walk before it.  The walk
+ * always gets past its first page, so every call makes progress.
  */
-static int sh_map_pte(struct s390_shadow *sh, u64 *pt, unsigned int i,
-		      u64 iova, u64 g, struct s390_shadow_result *res)
+static inline bool sh_visit(struct s390_shadow *sh, struct sh_walk *w, u64 iova)
+{
+	w->pos = iova;
+	if (sh->max_visit && w->res->visited >= sh->max_visit && iova > w->start)
+		return true;
+	w->res->visited++;
+	return false;
+}
+
+/*
+ * Outcome of a failed pin: -ENOMEM is remembered and the walk goes on
+ * without mapping (0), -EBUSY/-EAGAIN stop it (-EBUSY), anything else is
+ * a guest error (-EFAULT).
+ */
+static int sh_map_error(struct sh_walk *w, int rc)
+{
+	if (rc == -ENOMEM) {
+		w->res->nomem = true;
+		return 0;
+	}
+	if (rc == -EBUSY || rc == -EAGAIN)
+		return -EBUSY;
+	return -EFAULT;
+}
+
+/* Write shadow PTE @i of @pt for guest PTE value @g and the pinned @hpa */
+static void sh_set_pte(struct s390_shadow *sh, u64 *pt, unsigned int i,
+		       u64 iova, u64 g, u64 hpa, bool removed,
+		       struct s390_shadow_result *res)
 {
 	bool write = !(g & ZPCI_TABLE_PROT_MASK);
-	u64 old = pt[i];
-	u64 hpa, pte;
-	int rc;
 
-	if (sh_pte_valid(old) && sh_gather_reserve(sh, 1))
-		return -ENOMEM;
-	rc = sh->ops->pin(sh->priv, g & ZPCI_PTE_ADDR_MASK, write, &hpa);
-	if (rc) {
-		if (sh_pte_valid(old))
-			sh_clear_pte(sh, pt, i, iova, res);
-		return rc == -ENOMEM ? -ENOMEM : -EFAULT;
-	}
-	pte = (hpa & ZPCI_PTE_ADDR_MASK) | ZPCI_PTE_VALID |
-	      (write ? ZPCI_TABLE_UNPROTECTED : ZPCI_TABLE_PROTECTED);
-	WRITE_ONCE(pt[i], pte);
+	WRITE_ONCE(pt[i], (hpa & ZPCI_PTE_ADDR_MASK) | ZPCI_PTE_VALID |
+		   (write ? ZPCI_TABLE_UNPROTECTED : ZPCI_TABLE_PROTECTED));
 	sh_seen(pt)[i] = g;
 	sh->nr_pinned++;
 	res->pinned++;
+	sh_res_add(res, iova, iova + SH_PAGE_SIZE - 1, removed);
+}
+
+/*
+ * Map shadow PTE @i of the linked page table @pt (IOVA @iova) for guest PTE
+ * value @g (valid, inherited protection included).  The new page is pinned
+ * before the old one is queued for release.  If the new page cannot be
+ * pinned, the old translation is removed as well (the guest no longer
+ * wants it), except for -EBUSY, where the walk resumes at this page.
+ */
+static int sh_map_pte(struct s390_shadow *sh, struct sh_walk *w, u64 *pt,
+		      unsigned int i, u64 iova, u64 g)
+{
+	bool write = !(g & ZPCI_TABLE_PROT_MASK);
+	struct s390_shadow_result *res = w->res;
+	u64 old = pt[i];
+	u64 hpa;
+	int rc;
+
+	if (sh_pte_valid(old) && sh_gather_reserve(sh, SH_ROOM_PTE))
+		return -ENOMEM;
+	rc = sh->ops->pin(sh->priv, g & ZPCI_PTE_ADDR_MASK, write, &hpa);
+	if (rc) {
+		rc = sh_map_error(w, rc);
+		if (rc != -EBUSY && sh_pte_valid(old))
+			sh_clear_pte(sh, pt, i, iova, res);
+		return rc;
+	}
+	sh_set_pte(sh, pt, i, iova, g, hpa, sh_pte_valid(old), res);
 	if (sh_pte_valid(old)) {
 		sh_gather_add(sh, (old & ZPCI_PTE_ADDR_MASK) |
 			      ((old & ZPCI_TABLE_PROT_MASK) ?
 			       SH_G_UNPIN : SH_G_UNPIN_DIRTY));
 		res->unpinned++;
 	}
-	sh_res_add(res, iova, iova + SH_PAGE_SIZE - 1, sh_pte_valid(old));
+	return 0;
+}
+
+/*
+ * Map the first PTE of a segment without a shadow page table: allocate the
+ * page table (and the segment table if the region has none), pin, fill in
+ * the PTE and only then link the tables, bottom-up.  So the device never
+ * sees a half-built table, and no table is linked without a valid entry:
+ * on failure the new tables, never reachable, are freed at once.  Returns
+ * 0 with *@ptp set (NULL if nothing was mapped) or a stopping error.
+ */
+static int sh_map_new(struct s390_shadow *sh, struct sh_walk *w, u64 iova,
+		      u64 g, u64 **ptp)
+{
+	bool write = !(g & ZPCI_TABLE_PROT_MASK);
+	u64 *rtep = &sh->root[sh_rtx(iova)];
+	u64 *st = NULL, *pt, ste, hpa;
+	unsigned int i;
+	int rc = -ENOMEM;
+
+	*ptp = NULL;
+	if (!sh_entry_valid(*rtep)) {
+		st = sh->ops->alloc_table(sh->priv);
+		if (!st)
+			return sh_map_error(w, rc);
+		sh->nr_tables++;
+		for (i = 0; i < SH_ENTRIES; i++)
+			st[i] = ZPCI_TABLE_INVALID;
+	}
+	pt = sh->ops->alloc_pt(sh->priv);
+	if (!pt)
+		goto free_st;
+	sh->nr_pts++;
+	for (i = 0; i < 2 * SH_PTES; i++)
+		pt[i] = ZPCI_PTE_INVALID;
+	rc = sh->ops->pin(sh->priv, g & ZPCI_PTE_ADDR_MASK, write, &hpa);
+	if (rc)
+		goto free_pt;
+	sh_set_pte(sh, pt, sh_px(iova), iova, g, hpa, false, w->res);
+	ste = (sh_phys(sh, pt) & ZPCI_STE_ADDR_MASK) | ZPCI_TABLE_TYPE_SX |
+	      ZPCI_TABLE_VALID | ZPCI_TABLE_UNPROTECTED;
+	dma_wmb();
+	if (st) {
+		st[sh_sx(iova)] = ste;
+		dma_wmb();
+		WRITE_ONCE(*rtep, (sh_phys(sh, st) & ZPCI_RTE_ADDR_MASK) |
+			   ZPCI_TABLE_TYPE_RTX | ZPCI_TABLE_LEN_RTX |
+			   ZPCI_TABLE_VALID | ZPCI_TABLE_UNPROTECTED);
+	} else {
+		WRITE_ONCE(*sh_shadow_ste(sh, iova), ste);
+	}
+	*ptp = pt;
+	return 0;
+
+free_pt:
+	sh->ops->free_pt(sh->priv, pt);
+	sh->nr_pts--;
+free_st:
+	if (st) {
+		sh->ops->free_table(sh->priv, st);
+		sh->nr_tables--;
+	}
+	return sh_map_error(w, rc);
+}
+
+/*
+ * A valid guest PTE @g differs from shadow PTE @i (or it has none): map it,
+ * or after an -ENOMEM only drop the old translation.
+ */
+static int sh_update_pte(struct s390_shadow *sh, struct sh_walk *w,
+			 u64 **ptp, unsigned int i, u64 iova, u64 g)
+{
+	u64 *pt = *ptp;
+
+	if (!w->res->nomem)
+		return pt ? sh_map_pte(sh, w, pt, i, iova, g) :
+			    sh_map_new(sh, w, iova, g, ptp);
+	if (pt && sh_pte_valid(pt[i])) {
+		if (sh_gather_reserve(sh, SH_ROOM_PTE))
+			return -ENOMEM;
+		sh_clear_pte(sh, pt, i, iova, w->res);
+	}
 	return 0;
 }
 
 /* [start, last] lies in one segment; @pto is the guest page table origin */
-static int sh_walk_pt(struct s390_shadow *sh, u64 pto, u64 start, u64 last,
-		      u64 prot, struct s390_shadow_result *res)
+static int sh_walk_pt(struct s390_shadow *sh, struct sh_walk *w, u64 pto,
+		      u64 start, u64 last, u64 prot)
 {
 	unsigned int first = sh_px(start), lastx = sh_px(last), i;
+	struct s390_shadow_result *res = w->res;
 	u64 base = start & ~(SH_SEG_SIZE - 1);
+	u64 unpinned = res->unpinned;
 	__be64 *buf = sh->buf_pt;
 	u64 *pt;
 	int rc;
@@ -421,87 +612,109 @@ static int sh_walk_pt(struct s390_shadow *sh, u64 pto, u64 start, u64 last,
 		     res);
 	if (rc)
 		return rc;
-	sh_get_pt(sh, start, false, &pt);
+	pt = sh_shadow_pt(sh, start);
 	for (i = first; i <= lastx; i++) {
 		u64 g = be64_to_cpu(buf[i - first]);
 		u64 iova = base + ((u64)i << SH_PAGE_SHIFT);
 
-		res->visited++;
+		if (sh_visit(sh, w, iova)) {
+			rc = -EAGAIN;
+			break;
+		}
+		if (!g) {
+			rc = -EINVAL;
+			break;
+		}
 		if (!sh_pte_valid(g)) {
-			if (pt && sh_pte_valid(pt[i])) {
-				if (sh_gather_reserve(sh, 1))
-					return -ENOMEM;
-				sh_clear_pte(sh, pt, i, iova, res);
-			}
+			if (!pt || !sh_pte_valid(pt[i]))
+				continue;
+			rc = sh_gather_reserve(sh, SH_ROOM_PTE);
+			if (rc)
+				break;
+			sh_clear_pte(sh, pt, i, iova, res);
 			continue;
 		}
 		g |= prot;
 		if (pt && sh_pte_valid(pt[i]) && sh_seen(pt)[i] == g)
 			continue;
-		if (!pt) {
-			rc = sh_get_pt(sh, start, true, &pt);
-			if (rc)
-				return rc;
-		}
-		rc = sh_map_pte(sh, pt, i, iova, g, res);
+		rc = sh_update_pte(sh, w, &pt, i, iova, g);
 		if (rc)
-			return rc;
+			break;
 	}
-	return 0;
+	if (pt && res->unpinned != unpinned)
+		sh_drop_pt(sh, start, res);
+	return rc;
 }
 
 /* [start, last] lies in one region; @sto is the guest segment table origin */
-static int sh_walk_seg(struct s390_shadow *sh, u64 sto, u64 start, u64 last,
-		       u64 prot, struct s390_shadow_result *res)
+static int sh_walk_seg(struct s390_shadow *sh, struct sh_walk *w, u64 sto,
+		       u64 start, u64 last, u64 prot)
 {
 	unsigned int first = sh_sx(start), lastx = sh_sx(last), i;
 	u64 base = start & ~(SH_REG_SIZE - 1);
 	__be64 *buf = sh->buf_st;
+	bool dropped = false;
+	u64 *st;
 	int rc;
 
 	rc = sh_read(sh, sto + first * sizeof(__be64), buf, lastx - first + 1,
-		     res);
+		     w->res);
 	if (rc)
 		return rc;
+	/* linked below; not unlinked before the end of this function */
+	st = sh_shadow_st(sh, start);
 	for (i = first; i <= lastx; i++) {
 		u64 g = be64_to_cpu(buf[i - first]);
 		u64 s = base + ((u64)i << SH_SEG_SHIFT);
 		u64 l = min(last, s + SH_SEG_SIZE - 1);
 		u64 *step;
+		bool was;
 
 		s = max(start, s);
-		res->visited++;
-		if (!sh_entry_valid(g)) {
-			step = sh_shadow_ste(sh, s);
-			if (step && sh_entry_valid(*step)) {
-				rc = sh_clear_seg(sh, step, s, l, res);
-				if (rc)
-					return rc;
-			}
-			continue;
+		if (sh_visit(sh, w, s)) {
+			rc = -EAGAIN;
+			break;
 		}
-		if ((g & ZPCI_TABLE_TYPE_MASK) != ZPCI_TABLE_TYPE_SX)
-			return -EINVAL;
-		rc = sh_walk_pt(sh, g & ZPCI_STE_ADDR_MASK, s, l,
-				prot | (g & ZPCI_TABLE_PROT_MASK), res);
+		if (!g) {
+			rc = -EINVAL;
+			break;
+		}
+		step = st ? &st[i] : NULL;
+		was = step && sh_entry_valid(*step);
+		if (!sh_entry_valid(g)) {
+			if (was)
+				rc = sh_clear_seg(sh, step, s, l, w->res);
+		} else if ((g & ZPCI_TABLE_TYPE_MASK) != ZPCI_TABLE_TYPE_SX ||
+			   (g & SH_STE_FC)) {
+			rc = -EINVAL;
+		} else {
+			rc = sh_walk_pt(sh, w, g & ZPCI_STE_ADDR_MASK, s, l,
+					prot | (g & ZPCI_TABLE_PROT_MASK));
+			if (!st)
+				st = sh_shadow_st(sh, start);
+			/* a global refresh may walk many page tables */
+			cond_resched();
+		}
+		if (was && !sh_entry_valid(*step))
+			dropped = true;
 		if (rc)
-			return rc;
-		/* a global refresh may walk many page tables */
-		cond_resched();
+			break;
 	}
-	return 0;
+	if (dropped)
+		sh_drop_st(sh, start, w->res);
+	return rc;
 }
 
 /* [start, last] below 4 TiB; @rto is the guest region-third table origin */
-static int sh_walk_rt(struct s390_shadow *sh, u64 rto, u64 start, u64 last,
-		      u64 prot, struct s390_shadow_result *res)
+static int sh_walk_rt(struct s390_shadow *sh, struct sh_walk *w, u64 rto,
+		      u64 start, u64 last, u64 prot)
 {
 	unsigned int first = sh_rtx(start), lastx = sh_rtx(last), i;
 	__be64 *buf = sh->buf_rt;
 	int rc;
 
 	rc = sh_read(sh, rto + first * sizeof(__be64), buf, lastx - first + 1,
-		     res);
+		     w->res);
 	if (rc)
 		return rc;
 	for (i = first; i <= lastx; i++) {
@@ -511,11 +724,14 @@ static int sh_walk_rt(struct s390_shadow *sh, u64 rto, u64 start, u64 last,
 		unsigned int tf, tl;
 
 		s = max(start, s);
-		res->visited++;
+		if (sh_visit(sh, w, s))
+			return -EAGAIN;
+		if (!g)
+			return -EINVAL;
 		if (!sh_entry_valid(g)) {
 			if (sh_entry_valid(sh->root[i])) {
 				rc = sh_clear_region(sh, &sh->root[i], s, l,
-						     res);
+						     w->res);
 				if (rc)
 					return rc;
 			}
@@ -528,8 +744,8 @@ static int sh_walk_rt(struct s390_shadow *sh, u64 rto, u64 start, u64 last,
 		if ((sh_sx(s) >> SH_TFL_SHIFT) < tf ||
 		    (sh_sx(l) >> SH_TFL_SHIFT) > tl)
 			return -EINVAL;
-		rc = sh_walk_seg(sh, g & ZPCI_RTE_ADDR_MASK, s, l,
-				 prot | (g & ZPCI_TABLE_PROT_MASK), res);
+		rc = sh_walk_seg(sh, w, g & ZPCI_RTE_ADDR_MASK, s, l,
+				 prot | (g & ZPCI_TABLE_PROT_MASK));
 		if (rc)
 			return rc;
 	}
@@ -543,20 +759,23 @@ static int sh_walk_rt(struct s390_shadow *sh, u64 rto, u64 start, u64 last,
  * @nfirst..@nlast.  Returns 1 if the entry is invalid, 0 with *@origin and
  * *@prot updated, or -EFAULT/-EINVAL.
  */
-static int sh_walk_upper(struct s390_shadow *sh, u64 *origin, u64 type,
-			 unsigned int nfirst, unsigned int nlast, u64 *prot,
-			 struct s390_shadow_result *res)
+static int sh_walk_upper(struct s390_shadow *sh, struct sh_walk *w,
+			 u64 *origin, u64 type, unsigned int nfirst,
+			 unsigned int nlast, u64 *prot)
 {
 	__be64 *buf = sh->buf_rt;
 	unsigned int tf, tl;
 	u64 g;
 	int rc;
 
-	rc = sh_read(sh, *origin, buf, 1, res);
+	rc = sh_read(sh, *origin, buf, 1, w->res);
 	if (rc)
 		return rc;
 	g = be64_to_cpu(buf[0]);
-	res->visited++;
+	/* at the first page of the walk: never stops */
+	sh_visit(sh, w, w->start);
+	if (!g)
+		return -EINVAL;
 	if (!sh_entry_valid(g))
 		return 1;
 	if ((g & ZPCI_TABLE_TYPE_MASK) != type)
@@ -589,67 +808,118 @@ static int sh_walk_upper(struct s390_shadow *sh, u64 *origin, u64 type,
  * @res->end] when @res->changed and (@res->removed or the function requires
  * refresh), and then call s390_shadow_release().
  *
+ * Shadow tables exist only below valid entries: a page table (and a segment
+ * table) is linked when its first entry becomes valid, and one whose last
+ * valid entry is cleared is unlinked and queued for release.  @res then
+ * covers the whole 1 MiB segment (2 GiB region) of the unlinked table, also
+ * outside [@iova, @iova + @len): the caller clamps it to the aperture.  A
+ * table allocated for a PTE whose pin fails is freed at once.
+ *
  * The range is checked only against the reach of the shadow: 4 TiB (the
  * region-third root; also for RSTO/RFTO guests, whose region-first/second
  * index is then 0) or 2 GiB for a segment-table (STO) guest; the caller
  * checks the function's aperture.  A zero @len does nothing.
  *
  * Table type, offset and length of a guest region/segment entry are checked
- * only when the entry is valid (Linux writes invalid entries as bare 0x20).
- * On error the walk stops: entries already processed have their new value,
- * entries not reached keep their old one (their pages stay pinned), all pins
- * are accounted and @res covers what changed so far.  A shadow PTE whose new
- * guest frame cannot be pinned is left invalid.
+ * only when the entry is valid (Linux writes invalid entries as bare 0x20);
+ * an entry that is 0 at any level is an error, as is a valid segment entry
+ * with the format-control bit (1 MiB frames are not supported).
+ *
+ * Errors: a table error stops the walk at once: entries already processed
+ * have their new value, entries not reached keep their old one (their pages
+ * stay pinned), all pins are accounted and @res covers what changed so far.
+ * A shadow PTE whose new guest frame cannot be pinned is left invalid.  An
+ * -ENOMEM from ops->pin or a table allocation does not stop the walk: it
+ * sets @res->nomem, and from then on no new translation is made (a changed
+ * guest PTE loses its old one; frames are not checked any more), while
+ * cleared guest entries are still removed to the end of the range.  A pin
+ * answering -EBUSY or -EAGAIN stops the walk before that page, which keeps
+ * its old translation.
+ *
+ * Bounded work: with @sh->max_visit set, a walk that has examined that many
+ * guest table entries (@res->visited) stops before the next one.  It always
+ * gets past its first page (one entry per level), so a call examines at most
+ * max(@sh->max_visit, 5) entries and @res->next is greater than the
+ * page-aligned @iova.
+ *
+ * @res->next is the first IOVA not processed yet (page aligned): the end of
+ * the range rounded up to a page when the walk completed (0, -ENOMEM), the
+ * resume point after -EAGAIN or -EBUSY (call again for [@res->next, last]
+ * after the host RPCIT and s390_shadow_release(); everything before it is
+ * done), the entry that failed after -EINVAL/-EFAULT, the page-aligned
+ * @iova when nothing was walked.
  *
  * Context: Process context, caller holds the mutex serializing all calls on
  * @sh; the device may walk the shadow concurrently.  May sleep (ops).
  * Return: 0 on success;
  * -EINVAL if the range wraps or exceeds the reach, no guest IOTA is set, or
- * a guest region/segment entry has a wrong table type or the index is outside
- * its table offset/length;
+ * a guest entry is 0, a guest region/segment entry has a wrong table type,
+ * the index is outside its table offset/length, or a segment entry has the
+ * format-control bit;
  * -EFAULT if a guest table is not readable or a PTE frame is not guest RAM
- * (the caller maps -EINVAL and -EFAULT to RPCIT cc 1 status 8);
- * -ENOMEM if a pin hit the limit or memory ran out (cc 1 status 16).
+ * (the pin failed other than with -ENOMEM/-EBUSY/-EAGAIN) (the caller maps
+ * -EINVAL and -EFAULT to RPCIT cc 1 status 8; they take precedence over an
+ * earlier -ENOMEM);
+ * -ENOMEM if a pin hit the limit or memory ran out and the walk reached the
+ * end of the range, or at once if the deferred release list cannot grow
+ * (cc 1 status 16; @res->nomem is set);
+ * -EBUSY if a pin answered -EBUSY or -EAGAIN (@res->next is that page);
+ * -EAGAIN if the work bound @sh->max_visit stopped the walk before the end
+ * of the range (@res->next: resume point; @res->nomem tells whether an
+ * -ENOMEM was met before, which the caller has to remember).
  */
 int s390_shadow_refresh(struct s390_shadow *sh, u64 iova, u64 len,
 			struct s390_shadow_result *res)
 {
+	struct sh_walk w = { .res = res };
 	u64 dt = (sh->iota >> 2) & 7;
 	u64 start, last, origin, prot = 0;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	start = iova & SH_PAGE_MASK;
+	res->next = start;
 	if (!len)
 		return 0;
 	last = iova + len - 1;
 	if (last < iova || !sh->has_iota || last >= sh->reach)
 		return -EINVAL;
-	start = iova & SH_PAGE_MASK;
 	origin = sh->iota & ZPCI_RTE_ADDR_MASK;
+	w.start = start;
+	w.pos = start;
 
 	switch (dt) {
 	case ZPCI_IOTA_STO:
-		return sh_walk_seg(sh, origin, start, last, 0, res);
+		rc = sh_walk_seg(sh, &w, origin, start, last, 0);
+		break;
 	case ZPCI_IOTA_RFTO:
 		/* region-second index of IOVAs below 4 TiB: 0 */
-		rc = sh_walk_upper(sh, &origin, ZPCI_TABLE_TYPE_RFX, 0, 0,
-				   &prot, res);
+		rc = sh_walk_upper(sh, &w, &origin, ZPCI_TABLE_TYPE_RFX, 0, 0,
+				   &prot);
 		if (rc)
 			break;
 		fallthrough;
 	case ZPCI_IOTA_RSTO:
-		rc = sh_walk_upper(sh, &origin, ZPCI_TABLE_TYPE_RSX,
-				   sh_rtx(start), sh_rtx(last), &prot, res);
+		rc = sh_walk_upper(sh, &w, &origin, ZPCI_TABLE_TYPE_RSX,
+				   sh_rtx(start), sh_rtx(last), &prot);
 		if (rc)
 			break;
 		fallthrough;
 	default:
-		return sh_walk_rt(sh, origin, start, last, prot, res);
+		rc = sh_walk_rt(sh, &w, origin, start, last, prot);
+		break;
 	}
-	if (rc < 0)
-		return rc;
 	/* invalid region-first/second entry: nothing below 4 TiB is valid */
-	return sh_clear_range(sh, start, last, res);
+	if (rc == 1)
+		rc = sh_clear_range(sh, start, last, res);
+	if (rc == -ENOMEM)
+		res->nomem = true;
+	if (rc) {
+		res->next = w.pos;
+		return rc;
+	}
+	res->next = (last | ~SH_PAGE_MASK) + 1;
+	return res->nomem ? -ENOMEM : 0;
 }
 EXPORT_SYMBOL_GPL(s390_shadow_refresh);
 
@@ -764,7 +1034,7 @@ bool s390_shadow_lookup(struct s390_shadow *sh, u64 iova, u64 *hpa, bool *prot)
 
 	if (iova >= SH_RT_REACH)
 		return false;
-	sh_get_pt(sh, iova, false, &pt);
+	pt = sh_shadow_pt(sh, iova);
 	if (!pt)
 		return false;
 	pte = READ_ONCE(pt[sh_px(iova)]);
@@ -856,26 +1126,33 @@ int s390_shadow_for_each(struct s390_shadow *sh, u64 start, u64 last,
 }
 EXPORT_SYMBOL_GPL(s390_shadow_for_each);
 
-struct sh_unmap_gpa {
-	struct s390_shadow *sh;
-	u64 first;
-	u64 last;
-	struct s390_shadow_result *res;
-};
-
-/* Clear one shadow PTE built from a frame in the range, if there is room */
-static int sh_unmap_gpa_pte(u64 *pt, unsigned int px, u64 iova, void *arg)
+/*
+ * Clear the shadow PTEs of the linked page table @pt (segment at @base) that
+ * were built from a guest frame in [@first, @last]; unlink the table if that
+ * leaves it empty.  -EAGAIN when the deferred release list is full.
+ */
+static int sh_unmap_gpa_pt(struct s390_shadow *sh, u64 *pt, u64 base,
+			   u64 first, u64 last, struct s390_shadow_result *res)
 {
-	struct sh_unmap_gpa *u = arg;
-	struct s390_shadow *sh = u->sh;
-	u64 gpa = sh_seen(pt)[px] & ZPCI_PTE_ADDR_MASK;
+	bool cleared = false;
+	unsigned int px;
+	int rc = 0;
 
-	if (gpa < u->first || gpa > u->last)
-		return 0;
-	if (sh->nr_gather == sh->max_gather)
-		return -EAGAIN;
-	sh_clear_pte(sh, pt, px, iova, u->res);
-	return 0;
+	for (px = 0; px < SH_PTES; px++) {
+		u64 gpa = sh_seen(pt)[px] & ZPCI_PTE_ADDR_MASK;
+
+		if (!sh_pte_valid(pt[px]) || gpa < first || gpa > last)
+			continue;
+		if (sh->max_gather - sh->nr_gather < SH_ROOM_PTE) {
+			rc = -EAGAIN;
+			break;
+		}
+		sh_clear_pte(sh, pt, px, base + ((u64)px << SH_PAGE_SHIFT), res);
+		cleared = true;
+	}
+	if (cleared)
+		sh_drop_pt(sh, base, res);
+	return rc;
 }
 
 /**
@@ -890,23 +1167,48 @@ static int sh_unmap_gpa_pte(u64 *pt, unsigned int px, u64 iova, void *arg)
  * memory that goes away under the guest (a memslot deleted or moved, a range
  * unmapped from the parent domain). The guest tables are not read; a later
  * refresh of such an IOVA finds the frame no longer backed. The walk visits
- * only valid shadow tables.
+ * only valid shadow tables. A page table (segment table) left without a
+ * valid entry is unlinked and queued as well; @res then covers its whole
+ * segment (region).  @res->next and @res->visited are not used (0).
  *
  * Context: Process context, caller holds the mutex serializing all calls on
  * @sh.  Does not sleep.
  * Return: 0 when no such translation is left; -EAGAIN when the deferred
- * release list is full: issue the host RPCIT for @res, call
- * s390_shadow_release() and call again (the list then has room for at
- * least 2048 entries, so every call makes progress).
+ * release list is full (unlike the -EAGAIN of s390_shadow_refresh(), this
+ * is not a work bound: the walk is bounded by the shadow's population):
+ * issue the host RPCIT for @res, call s390_shadow_release() and call again
+ * (the list then has room for at least 2048 entries, so every call makes
+ * progress).
  */
 int s390_shadow_unmap_gpa(struct s390_shadow *sh, u64 first, u64 last,
 			  struct s390_shadow_result *res)
 {
-	struct sh_unmap_gpa u = { .sh = sh, .first = first & SH_PAGE_MASK,
-				  .last = last, .res = res };
+	unsigned int rtx, sx;
+	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
-	return sh_walk_valid(sh, 0, SH_RT_REACH - 1, sh_unmap_gpa_pte, &u);
+	first &= SH_PAGE_MASK;
+	for (rtx = 0; rtx < SH_ENTRIES && !rc; rtx++) {
+		u64 rbase = (u64)rtx << SH_REG_SHIFT;
+		bool dropped = false;
+		u64 *st;
+
+		if (!sh_entry_valid(sh->root[rtx]))
+			continue;
+		st = sh_virt(sh, sh->root[rtx] & ZPCI_RTE_ADDR_MASK);
+		for (sx = 0; sx < SH_ENTRIES && !rc; sx++) {
+			if (!sh_entry_valid(st[sx]))
+				continue;
+			rc = sh_unmap_gpa_pt(sh, sh_virt(sh, st[sx] & ZPCI_STE_ADDR_MASK),
+					     rbase + ((u64)sx << SH_SEG_SHIFT),
+					     first, last, res);
+			if (!sh_entry_valid(st[sx]))
+				dropped = true;
+		}
+		if (dropped)
+			sh_drop_st(sh, rbase, res);
+	}
+	return rc;
 }
 EXPORT_SYMBOL_GPL(s390_shadow_unmap_gpa);
 

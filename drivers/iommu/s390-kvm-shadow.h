@@ -18,16 +18,21 @@
  *   int  s390_shadow_refresh(struct s390_shadow *sh, u64 iova, u64 len,
  *                            struct s390_shadow_result *res);
  *          Re-read the guest tables for [iova, iova + len) and update the
- *          shadow.  Returns 0, -EINVAL/-EFAULT (guest table error: RPCIT
- *          cc 1 status 8) or -ENOMEM (pin limit/allocation: cc 1 status 16).
+ *          shadow.  Returns 0, -EINVAL/-EFAULT (guest table error, zero
+ *          entry, 1 MiB segment frame: RPCIT cc 1 status 8; stops the walk),
+ *          -ENOMEM (pin limit/allocation: cc 1 status 16; the walk goes on
+ *          removing invalidated entries, maps nothing more, res.nomem),
+ *          -EBUSY (a pin said -EBUSY/-EAGAIN: resume at res.next) or
+ *          -EAGAIN (sh->max_visit guest entries examined: resume at
+ *          res.next; res.nomem says whether an -ENOMEM came before).
  *   unsigned long s390_shadow_release(struct s390_shadow *sh);
  *          After the host RPCIT covering res->start..res->end: perform the
  *          deferred unpins and table frees.  Returns pages unpinned.
  *   int  s390_shadow_unmap_gpa(struct s390_shadow *sh, u64 first,
  *                              u64 last, struct s390_shadow_result *res);
  *          Remove every translation built from a guest frame in
- *          [first, last] (memory leaving the guest).  -EAGAIN: host RPCIT,
- *          release, call again.
+ *          [first, last] (memory leaving the guest).  -EAGAIN: release
+ *          list full (not a work bound): host RPCIT, release, call again.
  *   bool s390_shadow_lookup(struct s390_shadow *sh, u64 iova,
  *                           u64 *hpa, bool *prot);
  *          Test helper: current shadow translation of one IOVA.
@@ -36,12 +41,17 @@
  *          Test helper: visit every valid shadow PTE in [start, last].
  *
  * Protocol for the caller (one mutex serializes all calls on one shadow):
+ *   sh->max_visit = bound;            (once, after s390_shadow_init())
  *   mutex_lock(); rc = s390_shadow_refresh(sh, iova, len, &res);
  *   if (res.changed && (res.removed || refresh_required))
- *           host RPCIT over [res.start, res.end];
+ *           host RPCIT over [res.start, res.end] clamped to the aperture;
  *   s390_shadow_release(sh); mutex_unlock();
- *   map rc: 0 -> cc 0, -EINVAL/-EFAULT -> cc 1 status 8, -ENOMEM -> cc 1
- *   status 16.  res is valid whatever rc is.
+ *   -EAGAIN: remember res.nomem, call again for [res.next, last];
+ *   map rc: 0 -> cc 0, -EINVAL/-EFAULT -> cc 1 status 8, -ENOMEM (or 0
+ *   after an earlier -EAGAIN with res.nomem) -> cc 1 status 16,
+ *   -EBUSY/-EAGAIN -> cc 2 (retry resumes at res.next).  res is valid
+ *   whatever rc is; [res.start, res.end] may extend past the requested
+ *   range to the whole segment/region of a shadow table that was unlinked.
  *
  * The engine contains no KVM or zPCI types: guest memory access, pinning
  * and table memory are reached through struct s390_shadow_ops, so the same
@@ -101,6 +111,11 @@ struct s390_shadow_ops {
  * @unpinned: guest pages whose unpin this call queued for release
  * @visited: guest table entries examined (all levels)
  * @reads: calls of ops->read
+ * @next: s390_shadow_refresh(): first IOVA not processed yet (page
+ *	aligned); the resume point after -EAGAIN or -EBUSY
+ * @nomem: s390_shadow_refresh() met -ENOMEM (pin or allocation) in this
+ *	call and made no new translation after it; set whenever it returns
+ *	-ENOMEM, and possibly with -EAGAIN, -EINVAL or -EFAULT
  */
 struct s390_shadow_result {
 	bool changed;
@@ -111,6 +126,8 @@ struct s390_shadow_result {
 	u64 unpinned;
 	u64 visited;
 	u64 reads;
+	u64 next;
+	bool nomem;
 };
 
 /**
@@ -129,7 +146,11 @@ struct s390_shadow_result {
  * @max_gather: capacity of @gather
  * @nr_pinned: guest pages pinned now (mapped and pending release)
  * @nr_tables: shadow region/segment tables allocated, root included
- * @nr_pts: shadow page tables allocated
+ *	(linked or pending release; scratch buffers not counted)
+ * @nr_pts: shadow page tables allocated (linked or pending release)
+ * @max_visit: work bound of one s390_shadow_refresh() call in guest table
+ *	entries examined (0: unlimited); set by the user after
+ *	s390_shadow_init(), which clears it
  */
 struct s390_shadow {
 	const struct s390_shadow_ops *ops;
@@ -147,6 +168,7 @@ struct s390_shadow {
 	unsigned long nr_pinned;
 	unsigned long nr_tables;
 	unsigned long nr_pts;
+	unsigned long max_visit;
 };
 
 int s390_shadow_init(struct s390_shadow *sh, const struct s390_shadow_ops *ops,

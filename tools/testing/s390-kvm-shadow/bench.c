@@ -36,7 +36,9 @@ static int setup(struct fake_guest *fg, struct s390_shadow *sh, u64 ram,
 	if (fg_init(fg, ram) || s390_shadow_init(sh, &fake_ops, fg))
 		return -1;
 	fg->trivial_pin = true;
-	/* data pages in the first 16 MiB, guest tables above */
+	/* data pages in the first 16 MiB (a PTE of frame 0 would be 0: an
+	 * error), guest tables above
+	 */
 	fg->data_end = 16ULL << 20;
 	fg->table_next = fg->data_end;
 	*iota = fg_new_root(fg, ZPCI_IOTA_RTTO);
@@ -69,7 +71,7 @@ static void bench_per_page(u64 npages, u64 chunk)
 	if (setup(&fg, &sh, 64ULL << 20, &iota))
 		exit(1);
 	for (i = 0; i < npages; i++)
-		fg_map(&fg, iota, i * G_PAGE, (i % 4096) * G_PAGE, i & 1);
+		fg_map(&fg, iota, i * G_PAGE, (i % 4096 + 1) * G_PAGE, i & 1);
 	for (i = 0; i < npages; i += chunk)
 		tmap += timed_refresh(&sh, i * G_PAGE, chunk * G_PAGE, &r);
 	for (i = 0; i < npages; i += chunk) {
@@ -106,7 +108,7 @@ static void bench_global(u64 nvalid)
 	iovas = calloc(nvalid, sizeof(*iovas));
 	for (i = 0; i < nvalid; i++) {
 		iovas[i] = (rnd() % (G_REACH / G_PAGE)) * G_PAGE;
-		fg_map(&fg, iota, iovas[i], (i % 4096) * G_PAGE, false);
+		fg_map(&fg, iota, iovas[i], (i % 4096 + 1) * G_PAGE, false);
 	}
 	t = timed_refresh(&sh, 0, G_REACH, &r);
 	printf("global refresh, %6llu valid pages in 4 TiB: populate %10.0f ns (%8llu guest entries, %6llu reads)",

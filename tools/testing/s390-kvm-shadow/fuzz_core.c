@@ -52,27 +52,125 @@ static u64 fz_iova(unsigned int k)
 
 static int check_accounting(struct fake_guest *fg, struct s390_shadow *sh)
 {
-	if ((unsigned long)fg->nr_pins != sh->nr_pinned) {
-		fprintf(stderr, "fuzz: nr_pins %ld != shadow nr_pinned %lu\n",
-			fg->nr_pins, sh->nr_pinned);
-		return -1;
-	}
 	if (fg->errors) {
 		fprintf(stderr, "fuzz: fake guest saw %ld accounting errors\n",
 			fg->errors);
 		return -1;
 	}
+	if (shadow_check(fg, sh)) {
+		fprintf(stderr, "fuzz: shadow recount failed\n");
+		return -1;
+	}
 	return 0;
+}
+
+/* [res.start, res.end] inside the request, or a whole unlinked segment/region */
+static bool range_ok(const struct s390_shadow_result *res, u64 start, u64 last)
+{
+	u64 s = start & ~(G_PAGE - 1), l = last | (G_PAGE - 1);
+
+	if (!res->changed)
+		return true;
+	if (res->start < s && ((res->start & (G_SEG - 1)) ||
+			       res->start < (start & ~(G_REG - 1))))
+		return false;
+	if (res->end > l && (((res->end + 1) & (G_SEG - 1)) ||
+			     res->end > (last | (G_REG - 1))))
+		return false;
+	return res->start <= res->end;
+}
+
+struct fz_state {
+	struct fake_guest *fg;
+	struct s390_shadow *sh;
+	bool busy_pins;		/* a pin failure with -EBUSY/-EAGAIN is armed */
+};
+
+/*
+ * One engine call on [start, last]: check what it answers against the
+ * engine's contract and the recount.  Returns 0 and sets *@rc, or -1.
+ */
+static int fz_refresh_call(struct fz_state *z, u64 start, u64 last, int *rc,
+			   struct s390_shadow_result *res)
+{
+	struct s390_shadow *sh = z->sh;
+	long unpins = z->fg->unpin_calls;
+	u64 s = start & ~(G_PAGE - 1);
+	u64 bound = sh->max_visit > 5 ? sh->max_visit : 5;
+
+	*rc = s390_shadow_refresh(sh, start, last - start + 1, res);
+	switch (*rc) {
+	case 0:
+	case -EINVAL:
+	case -EFAULT:
+	case -ENOMEM:
+		break;
+	case -EAGAIN:
+		if (!sh->max_visit) {
+			fprintf(stderr, "fuzz: -EAGAIN without a work bound\n");
+			return -1;
+		}
+		if (res->next <= s || res->next > last || (res->next & (G_PAGE - 1))) {
+			fprintf(stderr, "fuzz: -EAGAIN next %#llx for [%#llx, %#llx]\n",
+				(unsigned long long)res->next,
+				(unsigned long long)start, (unsigned long long)last);
+			return -1;
+		}
+		break;
+	case -EBUSY:
+		if (!z->busy_pins || res->next < s || res->next > last ||
+		    (res->next & (G_PAGE - 1))) {
+			fprintf(stderr, "fuzz: -EBUSY next %#llx for [%#llx, %#llx]\n",
+				(unsigned long long)res->next,
+				(unsigned long long)start, (unsigned long long)last);
+			return -1;
+		}
+		break;
+	default:
+		fprintf(stderr, "fuzz: refresh rc %d\n", *rc);
+		return -1;
+	}
+	if (*rc == -EBUSY)
+		z->busy_pins = false;
+	/* nomem: always with -ENOMEM, never with 0 or -EBUSY */
+	if ((*rc == -ENOMEM && !res->nomem) ||
+	    ((!*rc || *rc == -EBUSY) && res->nomem)) {
+		fprintf(stderr, "fuzz: rc %d but nomem %d\n", *rc, res->nomem);
+		return -1;
+	}
+	if (!*rc && res->next != last / G_PAGE * G_PAGE + G_PAGE) {
+		fprintf(stderr, "fuzz: complete walk but next %#llx\n",
+			(unsigned long long)res->next);
+		return -1;
+	}
+	if (sh->max_visit && res->visited > bound) {
+		fprintf(stderr, "fuzz: visited %llu > bound %llu\n",
+			(unsigned long long)res->visited, (unsigned long long)bound);
+		return -1;
+	}
+	if (z->fg->unpin_calls != unpins) {
+		fprintf(stderr, "fuzz: refresh unpinned a page\n");
+		return -1;
+	}
+	if (!range_ok(res, start, last)) {
+		fprintf(stderr, "fuzz: flush range [%#llx, %#llx] for [%#llx, %#llx]\n",
+			(unsigned long long)res->start, (unsigned long long)res->end,
+			(unsigned long long)start, (unsigned long long)last);
+		return -1;
+	}
+	return check_accounting(z->fg, sh);
 }
 
 int shadow_fuzz_one(const uint8_t *data, size_t size)
 {
 	static const int dts[] = { ZPCI_IOTA_RTTO, ZPCI_IOTA_RSTO,
 				   ZPCI_IOTA_RFTO, ZPCI_IOTA_STO };
+	static const int pin_rcs[] = { -ENOMEM, -EBUSY, -EAGAIN, -EFAULT };
 	struct fz f = { data, size };
 	struct s390_shadow_result res;
 	static struct fake_guest fg;
 	struct s390_shadow sh;
+	struct fz_state z = { &fg, &sh, false };
 	int ret = -1, rc, steps = 0;
 	u64 iota, i;
 
@@ -89,7 +187,7 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 		unsigned int op = fz_get(&f, 1);
 		u64 iova = fz_iova(fz_get(&f, 1));
 
-		switch (op % 9) {
+		switch (op % 12) {
 		case 0: {
 			u64 gpa = fz_get(&f, 2) * G_PAGE;
 
@@ -108,7 +206,7 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 				fg_wr(&fg, ea, val);
 			break;
 		}
-		case 3: {	/* flip bits of an entry */
+		case 3: {	/* flip bits of an entry (0x400: segment FC) */
 			u64 ea = fg_entry_addr(&fg, iota, iova, (op >> 4) % 5,
 					       false);
 			static const u64 bits[] = { 0x20, 0x200, 0x4, 0x8,
@@ -120,8 +218,9 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 		}
 		case 4:
 		case 5: {
-			u64 start, len;
-			long unpins = fg.unpin_calls;
+			u64 start, len, last, first;
+			bool nomem = false, resume = op & 0x20;
+			int calls = 0;
 
 			if (op & 0x10) {
 				start = 0;
@@ -130,17 +229,30 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 				start = iova + (fz_get(&f, 2) << 6);
 				len = fz_get(&f, 4) << (fz_get(&f, 1) % 24);
 			}
-			rc = s390_shadow_refresh(&sh, start, len, &res);
-			if (rc && rc != -EINVAL && rc != -EFAULT && rc != -ENOMEM)
-				FAIL("refresh rc %d", rc);
-			if (fg.unpin_calls != unpins)
-				FAIL("refresh unpinned a page");
-			if (check_accounting(&fg, &sh))
-				goto out;
-			if (res.changed && (res.start < (start & ~(G_PAGE - 1)) ||
-					    res.end > ((start + len - 1) | (G_PAGE - 1))))
-				FAIL("flush range outside request");
-			if (rc || !len)
+			if (!len || start + len - 1 < start) {
+				rc = s390_shadow_refresh(&sh, start, len, &res);
+				if (rc != (len ? -EINVAL : 0) || res.changed)
+					FAIL("refresh of len %#llx: rc %d",
+					     (unsigned long long)len, rc);
+				break;
+			}
+			last = start + len - 1;
+			first = start;
+			for (;;) {
+				if (fz_refresh_call(&z, first, last, &rc, &res))
+					goto out;
+				nomem |= res.nomem;
+				if (rc != -EAGAIN || !resume || ++calls > 64)
+					break;
+				/* the caller's sync + release, then resume */
+				s390_shadow_release(&sh);
+				if (check_accounting(&fg, &sh))
+					goto out;
+				first = res.next;
+			}
+			/* compare only after a walk that reached the end */
+			if ((rc && rc != -ENOMEM) || last >= sh.reach ||
+			    res.next != (last | (G_PAGE - 1)) + 1)
 				break;
 			/* tracked pages inside the range match the guest */
 			for (i = 0; i < FZ_NPAGES; i++) {
@@ -149,18 +261,21 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 				int ref;
 				bool valid;
 
-				if (v + G_PAGE - 1 < start || v > start + len - 1)
+				if (v + G_PAGE - 1 < start || v > last)
 					continue;
 				ref = fg_ref_walk(&fg, iota, v, &gpa, &prot);
 				valid = s390_shadow_lookup(&sh, v, &hpa, &sprot);
-				if (ref < 0)
+				if (ref < 0 && !nomem)
 					FAIL("rc 0 but table error at %#llx",
 					     (unsigned long long)v);
+				/* after -ENOMEM: the new translation or none */
+				if (nomem && !valid)
+					continue;
 				if (valid != (ref == 1) ||
 				    (valid && (hpa != fg_hpa(&fg, gpa) ||
 					       prot != sprot)))
-					FAIL("shadow mismatch at %#llx",
-					     (unsigned long long)v);
+					FAIL("shadow mismatch at %#llx (rc %d)",
+					     (unsigned long long)v, rc);
 			}
 			break;
 		}
@@ -168,13 +283,13 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 			s390_shadow_release(&sh);
 			if (check_accounting(&fg, &sh))
 				goto out;
-			if (shadow_count_valid(&sh) != sh.nr_pinned)
+			if (sh.nr_gather || shadow_count_valid(&sh) != sh.nr_pinned)
 				FAIL("mapped %lu != pinned %lu after release",
 				     shadow_count_valid(&sh), sh.nr_pinned);
 			break;
 		}
 		case 7:
-			switch ((op >> 4) & 3) {
+			switch ((op >> 4) & 7) {
 			case 0:
 				fg.pin_limit = op & 0x80 ? -1 :
 					       fg.nr_pins + (long)fz_get(&f, 1) % 8;
@@ -185,12 +300,29 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 			case 2:
 				fg.fail_pt_in = fz_get(&f, 1) % 4;
 				break;
-			default:
+			case 3:
 				fg.fail_realloc_in = fz_get(&f, 1) % 4;
+				break;
+			case 4:
+			case 5:
+				fg.fail_pin_in = fz_get(&f, 1) % 6;
+				fg.fail_pin_rc = pin_rcs[(op >> 7) + 2 * ((op >> 4) & 1)];
+				z.busy_pins = fg.fail_pin_rc == -EBUSY ||
+					      fg.fail_pin_rc == -EAGAIN;
+				break;
+			default:
+				/* work bound; now and then below one walk path (5) */
+				rc = fz_get(&f, 2);
+				if (op & 0x80)
+					sh.max_visit = 0;
+				else if (rc % 8 == 0)
+					sh.max_visit = rc / 8 % 8;
+				else
+					sh.max_visit = 16 + rc % 4096;
 				break;
 			}
 			break;
-		default: {
+		case 8: {
 			u64 niota;
 
 			if (op & 0x80)
@@ -207,6 +339,43 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 			}
 			if (check_accounting(&fg, &sh))
 				goto out;
+			break;
+		}
+		case 9: {	/* a zero entry at any level */
+			u64 ea = fg_entry_addr(&fg, iota, iova, (op >> 4) % 5,
+					       false);
+
+			if (ea)
+				fg_wr(&fg, ea, 0);
+			break;
+		}
+		case 10: {	/* alias: copy one entry over another of the level */
+			int lvl = (op >> 4) % 5;
+			u64 src = fg_entry_addr(&fg, iota, iova, lvl, false);
+			u64 dst = fg_entry_addr(&fg, iota, fz_iova(fz_get(&f, 1)),
+						lvl, false);
+
+			if (src && dst)
+				fg_wr(&fg, dst, fg_rd(&fg, src));
+			break;
+		}
+		default: {	/* guest memory going away */
+			u64 first = fz_get(&f, 1) * G_PAGE * 2;
+			u64 last = first + fz_get(&f, 1) * G_PAGE;
+			int rounds = 0;
+
+			do {
+				rc = s390_shadow_unmap_gpa(&sh, first, last, &res);
+				if (rc && rc != -EAGAIN)
+					FAIL("unmap_gpa rc %d", rc);
+				if (check_accounting(&fg, &sh))
+					goto out;
+				if (res.changed && !res.removed)
+					FAIL("unmap_gpa changed without removing");
+				s390_shadow_release(&sh);
+			} while (rc && ++rounds < 100);
+			if (rc)
+				FAIL("unmap_gpa made no progress");
 			break;
 		}
 		}

@@ -31,6 +31,8 @@ static int fo_pin(void *priv, u64 gpa, bool write, u64 *hpa)
 	u64 pfn = gpa / G_PAGE;
 
 	fg->pin_calls++;
+	if (fg->fail_pin_in > 0 && --fg->fail_pin_in == 0)
+		return fg->fail_pin_rc;
 	if (gpa >= fg->size)
 		return -EFAULT;
 	if (fg->trivial_pin) {
@@ -188,8 +190,11 @@ int fg_init(struct fake_guest *fg, u64 size)
 	fg->ram = aligned_alloc(16384, size);
 	fg->pins = calloc(size / G_PAGE, sizeof(u32));
 	fg->wpins = calloc(size / G_PAGE, sizeof(u32));
-	if (!fg->ram || !fg->pins || !fg->wpins)
+	fg->chk_cnt = calloc(size / G_PAGE, sizeof(u32));
+	fg->chk_wcnt = calloc(size / G_PAGE, sizeof(u32));
+	if (!fg->ram || !fg->pins || !fg->wpins || !fg->chk_cnt || !fg->chk_wcnt)
 		return -ENOMEM;
+	fg->dirty_lo = size;
 	memset(fg->ram, 0, size);
 	fg->data_end = size / 4 * 3;
 	fg->table_next = fg->data_end;
@@ -201,14 +206,19 @@ void fg_recycle(struct fake_guest *fg)
 {
 	struct fake_guest keep = *fg;
 
-	memset(fg->ram, 0, fg->size);
+	/* only what was written: the fuzz target recycles per input */
+	if (fg->dirty_lo < fg->dirty_hi)
+		memset(fg->ram + fg->dirty_lo, 0, fg->dirty_hi - fg->dirty_lo);
 	memset(fg->pins, 0, fg->size / G_PAGE * sizeof(u32));
 	memset(fg->wpins, 0, fg->size / G_PAGE * sizeof(u32));
 	memset(fg, 0, sizeof(*fg));
 	fg->ram = keep.ram;
 	fg->pins = keep.pins;
 	fg->wpins = keep.wpins;
+	fg->chk_cnt = keep.chk_cnt;
+	fg->chk_wcnt = keep.chk_wcnt;
 	fg->size = keep.size;
+	fg->dirty_lo = fg->size;
 	fg->data_end = keep.data_end;
 	fg->table_next = fg->data_end;
 	fg->pin_limit = -1;
@@ -219,6 +229,8 @@ void fg_destroy(struct fake_guest *fg)
 	free(fg->ram);
 	free(fg->pins);
 	free(fg->wpins);
+	free(fg->chk_cnt);
+	free(fg->chk_wcnt);
 	memset(fg, 0, sizeof(*fg));
 }
 
@@ -235,11 +247,20 @@ u64 fg_rd(struct fake_guest *fg, u64 gpa)
 	return be64toh(v);
 }
 
+static void fg_dirty(struct fake_guest *fg, u64 gpa, u64 len)
+{
+	if (gpa < fg->dirty_lo)
+		fg->dirty_lo = gpa;
+	if (gpa + len > fg->dirty_hi)
+		fg->dirty_hi = gpa + len;
+}
+
 void fg_wr(struct fake_guest *fg, u64 gpa, u64 val)
 {
 	u64 v = htobe64(val);
 
 	memcpy(fg->ram + gpa, &v, 8);
+	fg_dirty(fg, gpa, 8);
 }
 
 static u64 fg_alloc(struct fake_guest *fg, u64 size, u64 fill)
@@ -250,8 +271,10 @@ static u64 fg_alloc(struct fake_guest *fg, u64 size, u64 fill)
 	if (gpa + size > fg->size)
 		return 0;	/* out of table memory: callers treat 0 as failure */
 	fg->table_next = gpa + size;
-	for (i = 0; i < size; i += 8)
-		fg_wr(fg, gpa + i, fill);
+	fg_wr(fg, gpa, fill);
+	for (i = 8; i < size; i *= 2)
+		memcpy(fg->ram + gpa + i, fg->ram + gpa, i);
+	fg_dirty(fg, gpa, size);
 	return gpa;
 }
 
@@ -354,11 +377,17 @@ int fg_ref_walk(struct fake_guest *fg, u64 iota, u64 iova, u64 *gpa,
 		if (ea > fg->size - 8)
 			return -1;
 		e = fg_rd(fg, ea);
+		/* a zero entry is an error at every level (QEMU: INVALTE) */
+		if (!e)
+			return -1;
 		if (l == 0)
 			break;
 		if (e & ZPCI_TABLE_INVALID)
 			return 0;
 		if ((e & ZPCI_TABLE_TYPE_MASK) != type_of[l])
+			return -1;
+		/* segment entry format control: 1 MiB frame, not supported */
+		if (l == 1 && (e & 0x400))
 			return -1;
 		if (l >= 2) {
 			unsigned int nx = index_of(iova, l - 1) >> 9;
@@ -401,4 +430,145 @@ unsigned long shadow_count_valid(struct s390_shadow *sh)
 		}
 	}
 	return n;
+}
+
+/* Deferred release list entry types, as the engine encodes them */
+#define G_UNPIN		0x0ULL
+#define G_UNPIN_DIRTY	0x1ULL
+#define G_PT		0x2ULL
+#define G_ST		0x3ULL
+
+static bool pt_empty(const u64 *pt)
+{
+	int k;
+
+	for (k = 0; k < 256; k++)
+		if (!(pt[k] & ZPCI_PTE_INVALID))
+			return false;
+	return true;
+}
+
+/* count the valid PTEs of @pt into the per-page counts */
+static int count_pt(struct fake_guest *fg, const u64 *pt, u32 *cnt, u32 *wcnt)
+{
+	u64 base = (u64)(uintptr_t)fg->ram;
+	int k;
+
+	for (k = 0; k < 256; k++) {
+		u64 hpa = pt[k] & ZPCI_PTE_ADDR_MASK;
+
+		if (pt[k] & ZPCI_PTE_INVALID)
+			continue;
+		if (hpa < base || hpa >= base + fg->size) {
+			fprintf(stderr, "shadow PTE maps %#llx outside guest RAM\n",
+				(unsigned long long)hpa);
+			return -1;
+		}
+		cnt[(hpa - base) / G_PAGE]++;
+		wcnt[(hpa - base) / G_PAGE] += !(pt[k] & ZPCI_TABLE_PROT_MASK);
+	}
+	return 0;
+}
+
+/* a segment table's page tables; @linked: it is reachable from the root */
+static int count_st(struct fake_guest *fg, const u64 *st, bool linked,
+		    unsigned long *pts, u32 *cnt, u32 *wcnt)
+{
+	bool any = false;
+	int j;
+
+	for (j = 0; j < 2048; j++) {
+		const u64 *pt;
+
+		if (st[j] & ZPCI_TABLE_INVALID)
+			continue;
+		any = true;
+		pt = ptr_of(st[j] & ZPCI_STE_ADDR_MASK);
+		(*pts)++;
+		if (linked && pt_empty(pt)) {
+			fprintf(stderr, "linked empty shadow page table (segment %d)\n", j);
+			return -1;
+		}
+		if (count_pt(fg, pt, cnt, wcnt))
+			return -1;
+	}
+	if (linked && !any) {
+		fprintf(stderr, "linked shadow segment table without a valid entry\n");
+		return -1;
+	}
+	return 0;
+}
+
+int shadow_check(struct fake_guest *fg, struct s390_shadow *sh)
+{
+	u64 npages = fg->size / G_PAGE, base = (u64)(uintptr_t)fg->ram, p;
+	unsigned long pts = 0, tables = 1, i;
+	u32 *cnt = fg->chk_cnt, *wcnt = fg->chk_wcnt;
+	int ret = -1;
+
+	memset(cnt, 0, npages * sizeof(u32));
+	memset(wcnt, 0, npages * sizeof(u32));
+	for (i = 0; i < 2048; i++) {
+		if (sh->root[i] & ZPCI_TABLE_INVALID)
+			continue;
+		tables++;
+		if (count_st(fg, ptr_of(sh->root[i] & ZPCI_RTE_ADDR_MASK), true,
+			     &pts, cnt, wcnt))
+			goto out;
+	}
+	for (i = 0; i < sh->nr_gather; i++) {
+		u64 v = sh->gather[i], a = v & ~0xfffULL;
+
+		switch (v & 3) {
+		case G_UNPIN:
+		case G_UNPIN_DIRTY:
+			if (a < base || a >= base + fg->size) {
+				fprintf(stderr, "queued unpin of %#llx outside guest RAM\n",
+					(unsigned long long)a);
+				goto out;
+			}
+			cnt[(a - base) / G_PAGE]++;
+			wcnt[(a - base) / G_PAGE] += (v & 3) == G_UNPIN_DIRTY;
+			break;
+		case G_PT:
+			pts++;
+			if (count_pt(fg, ptr_of(a), cnt, wcnt))
+				goto out;
+			break;
+		default:
+			tables++;
+			if (count_st(fg, ptr_of(a), false, &pts, cnt, wcnt))
+				goto out;
+			break;
+		}
+	}
+	if (pts != sh->nr_pts || tables != sh->nr_tables) {
+		fprintf(stderr, "recount: %lu pts, %lu tables; nr_pts %lu nr_tables %lu\n",
+			pts, tables, sh->nr_pts, sh->nr_tables);
+		goto out;
+	}
+	/* the fake also holds the scratch buffers: 2 tables, 1 page table */
+	if (fg->pts_live != (long)pts + 1 || fg->tables_live != (long)tables + 2) {
+		fprintf(stderr, "recount: %lu page tables, %lu tables; fake: %ld, %ld live\n",
+			pts, tables, fg->pts_live, fg->tables_live);
+		goto out;
+	}
+	if (!fg->trivial_pin) {
+		for (p = 0; p < npages; p++) {
+			if (cnt[p] != fg->pins[p] || wcnt[p] != fg->wpins[p]) {
+				fprintf(stderr, "gpa %#llx: %u/%u maps/writable, %u/%u pins\n",
+					(unsigned long long)(p * G_PAGE), cnt[p], wcnt[p],
+					fg->pins[p], fg->wpins[p]);
+				goto out;
+			}
+		}
+	}
+	if ((unsigned long)fg->nr_pins != sh->nr_pinned && !fg->trivial_pin) {
+		fprintf(stderr, "fake nr_pins %ld, engine nr_pinned %lu\n",
+			fg->nr_pins, sh->nr_pinned);
+		goto out;
+	}
+	ret = 0;
+out:
+	return ret;
 }

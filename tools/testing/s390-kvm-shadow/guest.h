@@ -31,8 +31,12 @@ struct fake_guest {
 	long fail_table_in;	/* fail the n-th next table alloc (1 = next), 0 off */
 	long fail_pt_in;
 	long fail_realloc_in;
+	long fail_pin_in;	/* fail the n-th next pin with fail_pin_rc */
+	int fail_pin_rc;
 	long errors;		/* accounting violations seen by the ops */
 	bool trivial_pin;	/* bench: no accounting */
+	u64 dirty_lo, dirty_hi;	/* RAM written since init/recycle: [lo, hi) */
+	u32 *chk_cnt, *chk_wcnt;	/* scratch of shadow_check() */
 };
 
 extern const struct s390_shadow_ops fake_ops;
@@ -67,5 +71,16 @@ int fg_ref_walk(struct fake_guest *fg, u64 iota, u64 iova, u64 *gpa,
 
 /* number of valid PTEs in a shadow (walks the hardware format) */
 unsigned long shadow_count_valid(struct s390_shadow *sh);
+
+/*
+ * Recount the shadow and compare with the engine's and the fake's books:
+ * nr_pts/nr_tables equal the linked tables plus those queued for release,
+ * the fake's live table counts match (plus the scratch buffers), every
+ * page's pin count equals the valid shadow PTEs mapping it plus its queued
+ * unpins (so no shadow PTE maps a frame that is not pinned), and no linked
+ * page/segment table is without a valid entry.  Returns 0 or -1 after
+ * printing what differs.
+ */
+int shadow_check(struct fake_guest *fg, struct s390_shadow *sh);
 
 #endif

@@ -412,8 +412,10 @@ static void t_invalid_pte_deferred(void)
 	CHECK_EQ(global(&e, &r), 0);
 	CHECK(r.changed && r.removed);
 	CHECK_EQ(r.unpinned, 50);
+	/* the page and segment tables lost their last entry: whole region */
 	CHECK_EQ(r.start, G_REG);
-	CHECK_EQ(r.end, G_REG + 49 * 5 * G_PAGE + G_PAGE - 1);
+	CHECK_EQ(r.end, 2 * G_REG - 1);
+	CHECK_EQ(e.sh.root[1], ZPCI_TABLE_INVALID);
 	for (i = 0; i < 50; i++)
 		expect_unmapped(&e, G_REG + (u64)i * 5 * G_PAGE);
 	/* nothing unpinned before release */
@@ -421,6 +423,8 @@ static void t_invalid_pte_deferred(void)
 	CHECK_EQ(e.fg.nr_pins, 50);
 	CHECK_EQ(s390_shadow_release(&e.sh), 50);
 	CHECK_EQ(e.fg.nr_pins, 0);
+	CHECK_EQ(e.sh.nr_pts, 0);
+	CHECK_EQ(e.sh.nr_tables, 1);
 	CHECK_EQ(s390_shadow_release(&e.sh), 0);
 	env_fini(&e);
 }
@@ -725,17 +729,20 @@ static void t_enomem_alloc(void)
 	CHECK_EQ(e.fg.tables_live, tables);
 	CHECK_EQ(e.fg.nr_pins, 0);
 
-	/* page table allocation fails: empty segment table linked */
+	/* page table allocation fails: the new segment table is freed too */
 	e.fg.fail_pt_in = 1;
 	CHECK_EQ(global(&e, &r), -ENOMEM);
-	CHECK(!(e.sh.root[1] & ZPCI_TABLE_INVALID));
+	CHECK(r.nomem);
+	CHECK_EQ(e.sh.root[1], ZPCI_TABLE_INVALID);
 	CHECK_EQ(e.fg.pts_live, 1);		/* the scratch buffer only */
+	CHECK_EQ(e.fg.tables_live, tables);
 	CHECK_EQ(shadow_count_valid(&e.sh), 0);
 	CHECK_EQ(global(&e, &r), 0);
+	CHECK(!r.nomem);
 	expect_map(&e, G_REG, 0x3000, false);
 	env_fini(&e);
 
-	/* deferred release list cannot grow: entries stay mapped */
+	/* deferred release list cannot grow: the walk stops, rest stays mapped */
 	env_init(&e, ZPCI_IOTA_RTTO);
 	for (i = 0; i < 2100; i++)
 		fg_map(&e.fg, e.iota, (u64)i * G_PAGE, (u64)(i + 1) * G_PAGE,
@@ -745,21 +752,42 @@ static void t_enomem_alloc(void)
 		fg_unmap(&e.fg, e.iota, (u64)i * G_PAGE);
 	e.fg.fail_realloc_in = 1;
 	CHECK_EQ(global(&e, &r), -ENOMEM);
-	CHECK(r.removed);
-	CHECK_EQ(r.unpinned, e.sh.max_gather);
+	CHECK(r.removed && r.nomem);
+	/* stopped when fewer than 3 slots (PTE, page and segment table) were left */
+	CHECK(e.sh.nr_gather > e.sh.max_gather - 3);
+	CHECK_EQ(r.next, r.unpinned * G_PAGE);
 	CHECK_EQ(shadow_count_valid(&e.sh), 2100 - r.unpinned);
 	CHECK_EQ(r.end, r.unpinned * G_PAGE - 1);
 	CHECK_EQ(e.fg.nr_pins, 2100);
-	/* set_iota with the list full and unable to grow: nothing changes */
-	e.fg.fail_realloc_in = 1;
-	CHECK_EQ(s390_shadow_set_iota(&e.sh, 0, &r), -ENOMEM);
-	CHECK(!r.changed);
-	CHECK_EQ(shadow_count_valid(&e.sh), 2100 - e.sh.max_gather);
-	CHECK_EQ(s390_shadow_release(&e.sh), e.sh.max_gather);
+	CHECK_EQ(shadow_check(&e.fg, &e.sh), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), r.unpinned);
 	CHECK_EQ(global(&e, &r), 0);
 	CHECK_EQ(shadow_count_valid(&e.sh), 0);
 	CHECK_EQ(s390_shadow_release(&e.sh), r.unpinned);
 	CHECK_EQ(e.fg.nr_pins, 0);
+	CHECK_EQ(e.sh.nr_pts, 0);
+	CHECK_EQ(e.sh.nr_tables, 1);
+	env_fini(&e);
+
+	/* set_iota with too few free slots and the list unable to grow */
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 2000; i++)
+		fg_map(&e.fg, e.iota, (u64)i * G_PAGE, (u64)(i + 1) * G_PAGE,
+		       false);
+	for (i = 1; i <= 100; i++)
+		fg_map(&e.fg, e.iota, (u64)i * 20 * G_REG, (u64)(i + 3000) * G_PAGE,
+		       false);
+	CHECK_EQ(global(&e, &r), 0);
+	for (i = 0; i < 2000; i++)
+		fg_unmap(&e.fg, e.iota, (u64)i * G_PAGE);
+	CHECK_EQ(global(&e, &r), 0);
+	/* 2000 unpins, 8 page tables, 1 segment table: < 100 slots free */
+	CHECK_EQ(e.sh.nr_gather, 2009);
+	e.fg.fail_realloc_in = 1;
+	CHECK_EQ(s390_shadow_set_iota(&e.sh, 0, &r), -ENOMEM);
+	CHECK(!r.changed);
+	CHECK_EQ(shadow_count_valid(&e.sh), 100);
+	CHECK_EQ(s390_shadow_release(&e.sh), 2000);
 	env_fini(&e);
 
 	/* set_iota right after a release never needs to grow the list */
@@ -794,8 +822,9 @@ static void t_flush_range(void)
 	fg_unmap(&e.fg, e.iota, a);
 	CHECK_EQ(global(&e, &r), 0);
 	CHECK(r.changed && r.removed);
-	CHECK_EQ(r.start, a);
-	CHECK_EQ(r.end, a + G_PAGE - 1);
+	/* its region's only page: the segment table went, the whole region */
+	CHECK_EQ(r.start, 4 * GIB);
+	CHECK_EQ(r.end, 6 * GIB - 1);
 	CHECK_EQ(global(&e, &r), 0);
 	CHECK(!r.changed && !r.removed);
 	/* add + remove in one call: one range covering both */
@@ -804,7 +833,7 @@ static void t_flush_range(void)
 	CHECK_EQ(global(&e, &r), 0);
 	CHECK(r.changed && r.removed);
 	CHECK_EQ(r.start, a);
-	CHECK_EQ(r.end, b + G_PAGE - 1);
+	CHECK_EQ(r.end, 10 * GIB - 1);
 	env_fini(&e);
 }
 
@@ -960,7 +989,485 @@ static void t_destroy_pending(void)
 	for (i = 0; i < 32; i++)
 		fg_unmap(&e.fg, e.iota, (u64)i * G_SEG);
 	CHECK_EQ(global(&e, &r), 0);
-	CHECK_EQ(e.sh.nr_gather, 32);
+	/* 32 unpins and the 32 page tables they left empty */
+	CHECK_EQ(e.sh.nr_gather, 64);
+	env_fini(&e);
+}
+
+/* zero entries are table errors at every level (QEMU: ERR_EVENT_INVALTE) */
+static void t_zero_entries(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 x = 3 * G_SEG, y = 5 * G_SEG, ea;
+	long calls;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	/* a zero PTE after a valid one: GPA 0 is not mapped, the walk stops */
+	fg_map(&e.fg, e.iota, x, 0x5000, false);
+	fg_map(&e.fg, e.iota, x + G_PAGE, 0x6000, false);
+	fg_map(&e.fg, e.iota, x + 2 * G_PAGE, 0x7000, false);
+	fg_wr(&e.fg, fg_entry_addr(&e.fg, e.iota, x + G_PAGE, 0, false), 0);
+	calls = e.fg.pin_calls;
+	CHECK_EQ(refresh(&e, x, 3 * G_PAGE, &r), -EINVAL);
+	CHECK_EQ(r.next, x + G_PAGE);
+	expect_map(&e, x, 0x5000, false);
+	expect_unmapped(&e, x + G_PAGE);
+	expect_unmapped(&e, x + 2 * G_PAGE);
+	CHECK_EQ(e.fg.pin_calls - calls, 1);
+	CHECK_EQ(e.fg.pins[0], 0);
+
+	/* a zero segment entry: no page table at GPA 0 is read or walked */
+	fg_map(&e.fg, e.iota, y, 0x8000, false);
+	fg_wr(&e.fg, fg_entry_addr(&e.fg, e.iota, y, 1, false), 0);
+	calls = e.fg.pin_calls;
+	CHECK_EQ(refresh(&e, y, G_SEG, &r), -EINVAL);
+	CHECK(!r.changed);
+	CHECK_EQ(r.reads, 2);		/* region-third and segment slices */
+	CHECK_EQ(r.next, y);
+	CHECK_EQ(e.fg.pin_calls, calls);
+	CHECK_EQ(e.fg.pins[0], 0);
+	expect_unmapped(&e, y);
+
+	/* a zero region-third entry */
+	ea = fg_entry_addr(&e.fg, e.iota, 0, 2, false);
+	fg_wr(&e.fg, ea, 0);
+	CHECK_EQ(refresh(&e, 0, G_PAGE, &r), -EINVAL);
+	CHECK_EQ(r.reads, 1);
+	expect_map(&e, x, 0x5000, false);	/* not reached */
+	CHECK_EQ(s390_shadow_release(&e.sh), 0);
+	env_fini(&e);
+
+	/* a zero region-second entry (RSTO) */
+	env_init(&e, ZPCI_IOTA_RSTO);
+	fg_map(&e.fg, e.iota, 0, 0x5000, false);
+	fg_wr(&e.fg, e.iota & ZPCI_RTE_ADDR_MASK, 0);
+	CHECK_EQ(global(&e, &r), -EINVAL);
+	CHECK_EQ(r.reads, 1);
+	CHECK_EQ(e.fg.nr_pins, 0);
+	env_fini(&e);
+}
+
+/* a valid segment entry with the format-control bit (1 MiB frame) */
+static void t_segment_fc(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	u64 x = 7 * G_SEG + 2 * G_PAGE, ea, ste;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, x, 0x8000, false);
+	ea = fg_entry_addr(&e.fg, e.iota, x, 1, false);
+	ste = fg_rd(&e.fg, ea);
+	fg_wr(&e.fg, ea, ste | 0x400);
+	CHECK_EQ(global(&e, &r), -EINVAL);
+	CHECK(!r.changed);
+	CHECK_EQ(r.reads, 2);		/* not walked as a page-table origin */
+	CHECK_EQ(r.next, 7 * G_SEG);
+	CHECK_EQ(e.fg.nr_pins, 0);
+	CHECK_EQ(e.sh.nr_pts, 0);
+	expect_unmapped(&e, x);
+	/* the same over an existing translation: error, entry not reached */
+	fg_wr(&e.fg, ea, ste);
+	CHECK_EQ(global(&e, &r), 0);
+	expect_map(&e, x, 0x8000, false);
+	fg_wr(&e.fg, ea, ste | 0x400);
+	CHECK_EQ(refresh(&e, x, G_PAGE, &r), -EINVAL);
+	expect_map(&e, x, 0x8000, false);
+	/* an invalid entry with the bit set is just invalid */
+	fg_wr(&e.fg, ea, ste | 0x400 | ZPCI_TABLE_INVALID);
+	CHECK_EQ(refresh(&e, x, G_PAGE, &r), 0);
+	expect_unmapped(&e, x);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+	env_fini(&e);
+}
+
+/* -ENOMEM does not stop the walk: invalidations go on, nothing new is mapped */
+static void t_enomem_continue(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	long calls;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 8; i++)
+		fg_map(&e.fg, e.iota, (u64)i * G_SEG, (u64)(i + 1) * G_PAGE, false);
+	fg_map(&e.fg, e.iota, G_REG, 0x20000, false);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), 0);
+	/* seg 0: a new page (its pin fails), seg 2: another frame,
+	 * seg 3: PTE invalid, seg 4: segment entry invalid, seg 5: unchanged,
+	 * region 1: region entry invalid
+	 */
+	fg_map(&e.fg, e.iota, G_PAGE, 0x30000, false);
+	fg_map(&e.fg, e.iota, 2 * G_SEG, 0x31000, false);
+	fg_unmap(&e.fg, e.iota, 3 * G_SEG);
+	fg_wr(&e.fg, fg_entry_addr(&e.fg, e.iota, 4 * G_SEG, 1, false),
+	      ZPCI_TABLE_INVALID);
+	fg_wr(&e.fg, fg_entry_addr(&e.fg, e.iota, G_REG, 2, false),
+	      ZPCI_TABLE_INVALID);
+	e.fg.pin_limit = e.fg.nr_pins;
+	calls = e.fg.pin_calls;
+	CHECK_EQ(global(&e, &r), -ENOMEM);
+	CHECK(r.nomem);
+	CHECK_EQ(r.next, G_REACH);
+	CHECK_EQ(e.fg.pin_calls - calls, 1);	/* no pin after the -ENOMEM */
+	CHECK_EQ(r.pinned, 0);
+	CHECK_EQ(r.unpinned, 4);
+	CHECK(r.removed);
+	expect_map(&e, 0, G_PAGE, false);
+	expect_unmapped(&e, G_PAGE);
+	expect_map(&e, G_SEG, 2 * G_PAGE, false);
+	expect_unmapped(&e, 2 * G_SEG);		/* lost its old translation */
+	expect_unmapped(&e, 3 * G_SEG);
+	expect_unmapped(&e, 4 * G_SEG);
+	expect_map(&e, 5 * G_SEG, 6 * G_PAGE, false);
+	expect_unmapped(&e, G_REG);
+	CHECK_EQ(shadow_check(&e.fg, &e.sh), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), 4);
+	CHECK_EQ(e.sh.nr_pts, 5);		/* segments 0, 1, 5, 6, 7 */
+	CHECK_EQ(e.sh.nr_tables, 2);
+	CHECK_EQ(e.fg.nr_pins, 5);
+
+	/* a table error after the -ENOMEM takes precedence */
+	e.fg.pin_limit = e.fg.nr_pins;
+	fg_map(&e.fg, e.iota, 6 * G_SEG + G_PAGE, 0x32000, false);
+	fg_wr(&e.fg, fg_entry_addr(&e.fg, e.iota, 7 * G_SEG + 9 * G_PAGE, 0, true), 0);
+	CHECK_EQ(global(&e, &r), -EINVAL);
+	CHECK(r.nomem);
+	CHECK_EQ(r.next, 7 * G_SEG + 9 * G_PAGE);
+	expect_unmapped(&e, G_PAGE);
+	e.fg.pin_limit = -1;
+	fg_unmap(&e.fg, e.iota, 7 * G_SEG + 9 * G_PAGE);
+
+	/* a failed page-table allocation: later invalidations are still done */
+	fg_map(&e.fg, e.iota, 9 * G_SEG, 0x33000, false);
+	fg_unmap(&e.fg, e.iota, 6 * G_SEG);
+	e.fg.fail_pt_in = 1;
+	CHECK_EQ(refresh(&e, 2 * G_SEG, 8 * G_SEG, &r), -ENOMEM);
+	CHECK(r.nomem);
+	expect_unmapped(&e, 9 * G_SEG);
+	expect_unmapped(&e, 6 * G_SEG);
+	CHECK_EQ(shadow_check(&e.fg, &e.sh), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+
+	/* resources back: everything the guest maps */
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK(!r.nomem);
+	expect_map(&e, G_PAGE, 0x30000, false);
+	expect_map(&e, 2 * G_SEG, 0x31000, false);
+	expect_map(&e, 6 * G_SEG + G_PAGE, 0x32000, false);
+	expect_map(&e, 9 * G_SEG, 0x33000, false);
+	env_fini(&e);
+}
+
+/* a pin answering -EBUSY or -EAGAIN: stop before the page, resume there */
+static void t_pin_busy(void)
+{
+	static const int rcs[] = { -EBUSY, -EAGAIN };
+	struct s390_shadow_result r;
+	struct env e;
+	int k, i;
+
+	for (k = 0; k < 2; k++) {
+		env_init(&e, ZPCI_IOTA_RTTO);
+		for (i = 0; i < 4; i++)
+			fg_map(&e.fg, e.iota, (u64)i * G_PAGE, (u64)(i + 1) * G_PAGE,
+			       false);
+		CHECK_EQ(global(&e, &r), 0);
+		fg_map(&e.fg, e.iota, G_PAGE, 0x11000, false);
+		fg_map(&e.fg, e.iota, 2 * G_PAGE, 0x12000, false);
+		fg_map(&e.fg, e.iota, 5 * G_PAGE, 0x15000, false);
+		e.fg.fail_pin_in = 2;
+		e.fg.fail_pin_rc = rcs[k];
+		CHECK_EQ(global(&e, &r), -EBUSY);
+		CHECK(!r.nomem);
+		CHECK_EQ(r.next, 2 * G_PAGE);
+		expect_map(&e, G_PAGE, 0x11000, false);
+		expect_map(&e, 2 * G_PAGE, 3 * G_PAGE, false);	/* old kept */
+		expect_unmapped(&e, 5 * G_PAGE);
+		CHECK_EQ(r.unpinned, 1);
+		CHECK_EQ(s390_shadow_release(&e.sh), 1);
+		CHECK_EQ(refresh(&e, r.next, G_REACH - r.next, &r), 0);
+		expect_map(&e, 2 * G_PAGE, 0x12000, false);
+		expect_map(&e, 5 * G_PAGE, 0x15000, false);
+		CHECK_EQ(s390_shadow_release(&e.sh), 1);
+		CHECK_EQ(e.fg.nr_pins, 5);
+		env_fini(&e);
+	}
+}
+
+/* the pin for the first PTE of a new table fails: the tables go at once */
+static void t_pin_fail_frees_tables(void)
+{
+	static const int rcs[] = { -ENOMEM, -EFAULT, -EBUSY, -EPERM };
+	static const int want[] = { -ENOMEM, -EFAULT, -EBUSY, -EFAULT };
+	struct s390_shadow_result r;
+	u64 x = 5 * G_REG + 3 * G_SEG + 7 * G_PAGE;
+	long pts, tables;
+	struct env e;
+	int k;
+
+	for (k = 0; k < 4; k++) {
+		env_init(&e, ZPCI_IOTA_RTTO);
+		pts = e.fg.pts_live;
+		tables = e.fg.tables_live;
+		CHECK_EQ(e.sh.nr_pts, 0);
+		CHECK_EQ(e.sh.nr_tables, 1);
+		fg_map(&e.fg, e.iota, x, 0x5000, false);
+		e.fg.fail_pin_in = 1;
+		e.fg.fail_pin_rc = rcs[k];
+		CHECK_EQ(refresh(&e, x, G_PAGE, &r), want[k]);
+		CHECK(!r.changed);
+		CHECK_EQ(e.sh.nr_pts, 0);
+		CHECK_EQ(e.sh.nr_tables, 1);
+		CHECK_EQ(e.fg.pts_live, pts);
+		CHECK_EQ(e.fg.tables_live, tables);
+		CHECK_EQ(e.sh.root[5], ZPCI_TABLE_INVALID);
+		CHECK_EQ(e.sh.nr_gather, 0);
+		/* the same with a segment table present: only the page table */
+		fg_map(&e.fg, e.iota, 5 * G_REG, 0x6000, false);
+		CHECK_EQ(refresh(&e, 5 * G_REG, G_PAGE, &r), 0);
+		e.fg.fail_pin_in = 1;
+		CHECK_EQ(refresh(&e, x, G_PAGE, &r), want[k]);
+		CHECK_EQ(e.sh.nr_pts, 1);
+		CHECK_EQ(e.sh.nr_tables, 2);
+		CHECK_EQ(e.fg.pts_live, pts + 1);
+		CHECK_EQ(shadow_check(&e.fg, &e.sh), 0);
+		env_fini(&e);
+	}
+}
+
+/* refreshes of bad frames in distinct segments leave no shadow tables */
+static void t_bad_frames_no_tables(void)
+{
+	struct s390_shadow_result r;
+	struct env e;
+	int i;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 64; i++) {
+		u64 x = (u64)(i % 4) * 500 * G_REG + (u64)i * 31 * G_SEG +
+			(u64)(i * 7 % 256) * G_PAGE;
+
+		fg_map(&e.fg, e.iota, x, RAM + (u64)i * G_PAGE, false);
+		CHECK_EQ(refresh(&e, x, G_PAGE, &r), -EFAULT);
+		CHECK(!r.changed);
+		CHECK_EQ(r.next, x);
+		CHECK_EQ(e.sh.nr_pts, 0);
+		CHECK_EQ(e.sh.nr_tables, 1);
+	}
+	CHECK_EQ(e.fg.pts_live, 1);		/* the scratch buffer */
+	CHECK_EQ(e.fg.tables_live, 3);		/* root and two buffers */
+	CHECK_EQ(shadow_count_valid(&e.sh), 0);
+	CHECK_EQ(shadow_check(&e.fg, &e.sh), 0);
+	env_fini(&e);
+}
+
+/* the last valid entry of a page/segment table goes: the table goes too */
+static void t_last_entry_frees_tables(void)
+{
+	struct s390_shadow_result r;
+	u64 a = 3 * G_REG + 5 * G_SEG, b = 3 * G_REG + 9 * G_SEG;
+	u64 c = 4 * G_REG + 2 * G_SEG, d = 4 * G_REG + 700 * G_SEG;
+	u64 *st;
+	struct env e;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, a, 0x5000, false);
+	fg_map(&e.fg, e.iota, a + 200 * G_PAGE, 0x6000, true);
+	fg_map(&e.fg, e.iota, b, 0x7000, false);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(e.sh.nr_pts, 2);
+	CHECK_EQ(e.sh.nr_tables, 2);
+	st = (u64 *)(uintptr_t)(e.sh.root[3] & ZPCI_RTE_ADDR_MASK);
+
+	/* one PTE of two: the page table stays */
+	fg_unmap(&e.fg, e.iota, a);
+	CHECK_EQ(refresh(&e, a, G_PAGE, &r), 0);
+	CHECK_EQ(r.start, a);
+	CHECK_EQ(r.end, a + G_PAGE - 1);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+	CHECK_EQ(e.sh.nr_pts, 2);
+	/* the last one: segment entry invalid, flush the whole segment */
+	fg_unmap(&e.fg, e.iota, a + 200 * G_PAGE);
+	CHECK_EQ(refresh(&e, a + 200 * G_PAGE, G_PAGE, &r), 0);
+	CHECK(r.removed);
+	CHECK_EQ(r.start, a);
+	CHECK_EQ(r.end, a + G_SEG - 1);
+	CHECK_EQ(st[5], ZPCI_TABLE_INVALID);
+	CHECK_EQ(e.sh.nr_pts, 2);		/* freed after the host RPCIT */
+	CHECK_EQ(shadow_check(&e.fg, &e.sh), 0);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+	CHECK_EQ(e.sh.nr_pts, 1);
+	CHECK_EQ(e.fg.pts_live, 2);
+	/* the segment table's last entry: the whole region */
+	fg_unmap(&e.fg, e.iota, b);
+	CHECK_EQ(refresh(&e, b, G_PAGE, &r), 0);
+	CHECK_EQ(r.start, 3 * G_REG);
+	CHECK_EQ(r.end, 4 * G_REG - 1);
+	CHECK_EQ(e.sh.root[3], ZPCI_TABLE_INVALID);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+	CHECK_EQ(e.sh.nr_pts, 0);
+	CHECK_EQ(e.sh.nr_tables, 1);
+	CHECK_EQ(e.fg.tables_live, 3);
+
+	/* the same through s390_shadow_unmap_gpa() */
+	fg_map(&e.fg, e.iota, c, 0x9000, false);
+	fg_map(&e.fg, e.iota, d, 0xa000, false);
+	CHECK_EQ(global(&e, &r), 0);
+	CHECK_EQ(e.sh.nr_pts, 2);
+	CHECK_EQ(s390_shadow_unmap_gpa(&e.sh, 0x9000, 0x9fff, &r), 0);
+	CHECK_EQ(r.start, c);
+	CHECK_EQ(r.end, c + G_SEG - 1);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+	CHECK_EQ(e.sh.nr_pts, 1);
+	CHECK_EQ(s390_shadow_unmap_gpa(&e.sh, 0xa000, 0xafff, &r), 0);
+	CHECK_EQ(r.start, 4 * G_REG);
+	CHECK_EQ(r.end, 5 * G_REG - 1);
+	CHECK_EQ(e.sh.root[4], ZPCI_TABLE_INVALID);
+	CHECK_EQ(s390_shadow_release(&e.sh), 1);
+	CHECK_EQ(e.sh.nr_pts, 0);
+	CHECK_EQ(e.sh.nr_tables, 1);
+	CHECK_EQ(shadow_check(&e.fg, &e.sh), 0);
+	env_fini(&e);
+}
+
+/* sh.max_visit: -EAGAIN with a resume point, everything before it done */
+static void t_bounded_walk(void)
+{
+	struct s390_shadow_result r;
+	u64 cur = 0, last = 3 * G_SEG - 1, total = 0;
+	struct env e;
+	int i, rc, calls = 0;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	for (i = 0; i < 600; i++)
+		fg_map(&e.fg, e.iota, (u64)i * G_PAGE, (u64)(i + 1) * G_PAGE, false);
+	e.sh.max_visit = 100;
+	do {
+		rc = refresh(&e, cur, last - cur + 1, &r);
+		CHECK(r.visited <= 100);
+		total += r.visited;
+		if (rc == -EAGAIN) {
+			CHECK(r.next > cur && r.next <= last);
+			CHECK_EQ(r.next & (G_PAGE - 1), 0);
+			if (r.next <= 600 * G_PAGE)
+				expect_map(&e, r.next - G_PAGE, r.next, false);
+			if (r.next < 600 * G_PAGE)
+				expect_unmapped(&e, r.next);
+			CHECK(!r.nomem);
+			cur = r.next;
+		}
+		s390_shadow_release(&e.sh);
+	} while (rc == -EAGAIN && ++calls < 100);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(r.next, last + 1);
+	/* 768 PTEs, 2 upper entries per call, 2 more segment entries */
+	CHECK_EQ(calls, 7);
+	CHECK_EQ(total, 768 + 2 * 8 + 2);
+	CHECK_EQ(shadow_count_valid(&e.sh), 600);
+	for (i = 0; i < 600; i += 37)
+		expect_map(&e, (u64)i * G_PAGE, (u64)(i + 1) * G_PAGE, false);
+
+	/* the first page is always processed: progress even with a bound of 1 */
+	for (i = 0; i < 600; i++)
+		fg_unmap(&e.fg, e.iota, (u64)i * G_PAGE);
+	e.sh.max_visit = 1;
+	CHECK_EQ(refresh(&e, 0, G_SEG, &r), -EAGAIN);
+	CHECK_EQ(r.visited, 3);
+	CHECK_EQ(r.next, G_PAGE);
+	expect_unmapped(&e, 0);
+	expect_map(&e, G_PAGE, 2 * G_PAGE, false);
+
+	/* an -ENOMEM before the bound: -EAGAIN with nomem, resumed to the end */
+	s390_shadow_release(&e.sh);
+	fg_map(&e.fg, e.iota, 0, 0x100000, false);
+	e.fg.pin_limit = e.fg.nr_pins;
+	e.sh.max_visit = 50;
+	CHECK_EQ(refresh(&e, 0, last + 1, &r), -EAGAIN);
+	CHECK(r.nomem);
+	CHECK_EQ(r.next, 48 * G_PAGE);
+	cur = r.next;
+	s390_shadow_release(&e.sh);
+	do {
+		rc = refresh(&e, cur, last - cur + 1, &r);
+		cur = r.next;
+		s390_shadow_release(&e.sh);
+	} while (rc == -EAGAIN);
+	CHECK_EQ(rc, 0);
+	e.fg.pin_limit = -1;
+	CHECK_EQ(shadow_count_valid(&e.sh), 0);
+	CHECK_EQ(e.sh.nr_pts, 0);
+
+	/* 0: unlimited */
+	e.sh.max_visit = 0;
+	CHECK_EQ(refresh(&e, 0, last + 1, &r), 0);
+	expect_map(&e, 0, 0x100000, false);
+	env_fini(&e);
+}
+
+/*
+ * Aliased guest tables: every region entry names the same segment table,
+ * every segment entry the same page table (segment 5: another one with two
+ * valid PTEs).  A 4 TiB refresh visits 2^30 PTEs; it completes in calls of
+ * bounded work and the shadow matches the guest.
+ */
+static void t_aliased_walk(void)
+{
+	struct s390_shadow_result r;
+	u64 root, st, pt0, pt5, cur = 0, old = 7 * G_REG + 9 * G_SEG;
+	unsigned long max = 1UL << 20;
+	struct env e;
+	int i, rc, calls = 0;
+	bool bounded = true;
+
+	env_init(&e, ZPCI_IOTA_RTTO);
+	fg_map(&e.fg, e.iota, old, 0x9000, false);
+	CHECK_EQ(global(&e, &r), 0);
+	root = e.iota & ZPCI_RTE_ADDR_MASK;
+	st = fg_alloc_rst(&e.fg);
+	pt0 = fg_alloc_pt(&e.fg);
+	pt5 = fg_alloc_pt(&e.fg);
+	fg_wr(&e.fg, pt5, 0x5000);
+	fg_wr(&e.fg, pt5 + 8, 0x6000 | ZPCI_TABLE_PROTECTED);
+	for (i = 0; i < 2048; i++)
+		fg_wr(&e.fg, st + i * 8, (i == 5 ? pt5 : pt0) | ZPCI_TABLE_TYPE_SX);
+	for (i = 0; i < 2048; i++)
+		fg_wr(&e.fg, root + i * 8, st | ZPCI_TABLE_TYPE_RTX | ZPCI_TABLE_LEN_RTX);
+
+	e.sh.max_visit = max;
+	do {
+		rc = s390_shadow_refresh(&e.sh, cur, G_REACH - cur, &r);
+		if (r.visited > max)
+			bounded = false;
+		if (rc == -EAGAIN) {
+			CHECK(r.next > cur);
+			cur = r.next;
+		}
+		s390_shadow_release(&e.sh);
+	} while (rc == -EAGAIN && ++calls < 4096);
+	CHECK_EQ(rc, 0);
+	CHECK(bounded);
+	/* 2048 * (1 + 2048 * (1 + 256)) entries in calls of at most 2^20 */
+	CHECK(calls >= 1028 && calls <= 1100);
+	check_accounting(&e);
+	CHECK_EQ(shadow_count_valid(&e.sh), 4096);
+	CHECK_EQ(e.fg.pins[5], 2048);
+	CHECK_EQ(e.fg.wpins[5], 2048);
+	CHECK_EQ(e.fg.pins[6], 2048);
+	CHECK_EQ(e.fg.wpins[6], 0);
+	CHECK_EQ(e.fg.pins[9], 0);
+	CHECK_EQ(e.sh.nr_pts, 2048);
+	CHECK_EQ(e.sh.nr_tables, 2049);
+	for (i = 0; i < 2048; i += 97) {
+		expect_map(&e, (u64)i * G_REG + 5 * G_SEG, 0x5000, false);
+		expect_map(&e, (u64)i * G_REG + 5 * G_SEG + G_PAGE, 0x6000, true);
+		expect_unmapped(&e, (u64)i * G_REG + 5 * G_SEG + 2 * G_PAGE);
+		expect_unmapped(&e, (u64)i * G_REG + 9 * G_SEG);
+	}
+	CHECK_EQ(shadow_check(&e.fg, &e.sh), 0);
 	env_fini(&e);
 }
 
@@ -1202,6 +1709,9 @@ static void d_run(int dt, int iters)
 				CHECK(d_eq(now[k], exp[k]));
 			} else if (rc == 0) {
 				CHECK(d_eq(now[k], ref[k]));
+			} else if (rc == -ENOMEM) {
+				/* walked to the end: new value or removed */
+				CHECK(d_eq(now[k], ref[k]) || !now[k].valid);
 			} else {
 				/* stopped early: old value or new value */
 				CHECK(d_eq(now[k], exp[k]) ||
@@ -1228,9 +1738,15 @@ static void d_run(int dt, int iters)
 			CHECK(r.start <= lo && r.end >= hi + G_PAGE - 1);
 		}
 		if (r.changed) {
-			CHECK(r.start >= (start & ~(G_PAGE - 1)));
-			CHECK(r.end <= (last | (G_PAGE - 1)));
+			/* beyond the range only for an unlinked table */
+			CHECK(r.start >= (start & ~(G_PAGE - 1)) ||
+			      !(r.start & (G_SEG - 1)));
+			CHECK(r.start >= (start & ~(G_REG - 1)));
+			CHECK(r.end <= (last | (G_PAGE - 1)) ||
+			      !((r.end + 1) & (G_SEG - 1)));
+			CHECK(r.end <= (last | (G_REG - 1)));
 		}
+		CHECK_EQ(shadow_check(&e.fg, &e.sh), 0);
 		if (lost)
 			CHECK(r.removed);
 		if (rc == 0)
@@ -1319,6 +1835,15 @@ static const struct {
 	{ "upper_prot", t_upper_prot },
 	{ "set_iota", t_set_iota },
 	{ "destroy_pending", t_destroy_pending },
+	{ "zero_entries", t_zero_entries },
+	{ "segment_fc", t_segment_fc },
+	{ "enomem_continue", t_enomem_continue },
+	{ "pin_busy", t_pin_busy },
+	{ "pin_fail_frees_tables", t_pin_fail_frees_tables },
+	{ "bad_frames_no_tables", t_bad_frames_no_tables },
+	{ "last_entry_frees_tables", t_last_entry_frees_tables },
+	{ "bounded_walk", t_bounded_walk },
+	{ "aliased_walk", t_aliased_walk },
 	{ "differential", t_differential },
 	{ "differential_rsto", t_differential_rsto },
 	{ "differential_rfto", t_differential_rfto },
