@@ -31,6 +31,7 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 			    struct iommu_domain *parent,
 			    const struct iommu_user_data *user_data);
 bool s390_domain_is_kvm(struct iommu_domain *domain);
+void s390_kvm_iommu_detach_begin(struct iommu_domain *domain);
 void s390_kvm_iommu_detached(struct iommu_domain *domain,
 			     struct zpci_dev *zdev, int dereg_rc);
 void s390_kvm_iommu_parent_unmapped(struct list_head *link, u64 first,
@@ -52,6 +53,10 @@ static inline void s390_kvm_iommu_parent_unmapped(struct list_head *link,
 static inline bool s390_domain_is_kvm(struct iommu_domain *domain)
 {
 	return false;
+}
+
+static inline void s390_kvm_iommu_detach_begin(struct iommu_domain *domain)
+{
 }
 
 static inline void s390_kvm_iommu_detached(struct iommu_domain *domain,

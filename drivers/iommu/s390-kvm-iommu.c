@@ -1082,33 +1082,56 @@ static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
 }
 
 /**
- * s390_kvm_iommu_detached() - The function left a KVM domain
- * @domain: the KVM domain the function was attached to
- * @zdev: the function, whose IOAT deregistration was just attempted
- * @dereg_rc: the result of that deregistration (0 or -errno)
+ * s390_kvm_iommu_detach_begin() - The function is about to leave a KVM domain
+ * @domain: the KVM domain the function is attached to
  *
- * Called by s390-iommu.c when a function detaches (deregistration by the
- * guest, replacement by a new nested domain, or release). RPCITs of the fh
- * go to userspace from now on. The shadow and its pins are kept: a domain
- * attached again translates as before; they go when the domain is freed.
- * With the IOAT gone the device no longer reaches the shadow, so releases
- * still waiting for a host RPCIT that failed are performed now. If the
- * deregistration failed, the function may still walk the shadow: the domain
- * is quarantined and never releases its pins or tables.
+ * Called by s390-iommu.c before it deregisters the function's IOAT. RPCITs
+ * of the fh go to userspace from now on, and no refresh issues a host RPCIT
+ * or releases anything until s390_kvm_iommu_detached(): a host RPCIT for a
+ * function without IOAT would put it into the error state, and a release
+ * before the deregistration could free what the device still reaches.
  *
- * Context: process context, iommu group mutex held. May sleep.
+ * Context: process context, iommu group mutex held. May sleep. Returns
+ * with the domain's lock held, which s390_kvm_iommu_detached() drops.
  */
-void s390_kvm_iommu_detached(struct iommu_domain *domain,
-			     struct zpci_dev *zdev, int dereg_rc)
+void s390_kvm_iommu_detach_begin(struct iommu_domain *domain)
+	__acquires(&to_kvm_domain(domain)->lock)
 {
 	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
-	struct s390_shadow_result res = {};
 
 	s390_kvm_iommu_dbg_remove(kdom);
 	s390_kvm_iommu_unhash(kdom);
 	mutex_lock(&kdom->lock);
 	kdom->zdev = NULL;
 	kdom->resume_len = 0;
+}
+
+/**
+ * s390_kvm_iommu_detached() - The function left a KVM domain
+ * @domain: the KVM domain the function was attached to
+ * @zdev: the function, whose IOAT deregistration was just attempted
+ * @dereg_rc: the result of that deregistration (0 or -errno)
+ *
+ * Called by s390-iommu.c after s390_kvm_iommu_detach_begin() when a
+ * function detaches (deregistration by the guest, replacement by a new
+ * nested domain, or release). The shadow and its pins are kept: a domain
+ * attached again translates as before; they go when the domain is freed.
+ * With the IOAT gone the device no longer reaches the shadow, so releases
+ * still waiting for a host RPCIT that failed are performed now. If the
+ * deregistration failed, the function may still walk the shadow: the domain
+ * is quarantined and never releases its pins or tables.
+ *
+ * Context: process context, iommu group mutex and the domain's lock (from
+ * s390_kvm_iommu_detach_begin()) held; drops the latter. May sleep.
+ */
+void s390_kvm_iommu_detached(struct iommu_domain *domain,
+			     struct zpci_dev *zdev, int dereg_rc)
+	__releases(&to_kvm_domain(domain)->lock)
+{
+	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
+	struct s390_shadow_result res = {};
+
+	lockdep_assert_held(&kdom->lock);
 	if (dereg_rc) {
 		pr_warn("fid %08x: IOAT deregistration failed (%d), shadow kept\n",
 			zdev->fid, dereg_rc);
