@@ -93,7 +93,7 @@ check-kasan:
 	@KASAN=1 $(H)/check.sh all
 
 clean:
-	rm -rf build/out build/selftests build/initramfs.cpio.gz.root build/initramfs.cpio.gz build/initramfs-one* \
+	rm -rf build/out build/selftests build/initramfs.cpio.gz.root build/initramfs.cpio.gz build/initramfs-one* build/initramfs-kasan* \
 		build/initramfs-boot*.cpio.gz* build/run-one build/disk.img build/logs
 
 # Also drops the prepared tree (build/linux-source-6.12 reading copy is kept)

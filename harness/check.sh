@@ -120,14 +120,22 @@ check_kasan() {
 		not_run "kasan run: " "no KASAN kernel"; return
 	fi
 	step "emulated host run on the KASAN kernel (-smp 1)"
-	# one vCPU and KASAN's checks make it several times slower than the
-	# default run: longer bounds for the boot and for each program
-	KERNEL=$B/out-kasan/arch/s390/boot/bzImage SMP=1 \
+	# its own list (zpci_tests-kasan.list): the same programs with smaller
+	# time budgets, since one vCPU and KASAN's checks make it several times
+	# slower; longer bounds for the boot and for each program
+	local LIST=$KASAN_LIST
+	if ! TEST_LIST=$LIST INITRAMFS_OUT=$B/initramfs-kasan.cpio.gz "$H/mkinitramfs.sh" \
+		> "$B/logs/check-initramfs-kasan.log" 2>&1; then
+		cat "$B/logs/check-initramfs-kasan.log"
+		not_run "kasan run: " "initramfs for the KASAN run failed"; return
+	fi
+	INITRD_BASE=$B/initramfs-kasan.cpio.gz KERNEL=$B/out-kasan/arch/s390/boot/bzImage SMP=1 \
 		BOOT_TIMEOUT=${KASAN_BOOT_TIMEOUT:-2400} TEST_TIMEOUT=${KASAN_TEST_TIMEOUT:-1200} \
 		boot_and_count "kasan run: " -kasan
 }
 
 LIST=$TOP/tools/testing/selftests/kvm/s390x/zpci_tests.list
+KASAN_LIST=$TOP/tools/testing/selftests/kvm/s390x/zpci_tests-kasan.list
 
 # The result names of the programs of a check run, as harness/parse-log.sh
 # names them ("<program> [<args>]"; harness/init adds zpci_rpcit_main)
