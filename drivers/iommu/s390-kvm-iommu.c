@@ -154,8 +154,8 @@ struct s390_kvm_iommu_domain {
  * RPCIT, which resumes where the last one stopped. 2^15 entries cover the
  * page tables of 128 MiB of IOVA per instruction.
  */
-#define S390_KVM_RPCIT_CHUNK_VISIT	(1UL << 12)
-#define S390_KVM_RPCIT_MAX_VISIT	(1UL << 15)
+#define S390_KVM_RPCIT_CHUNK_VISIT	BIT(12)
+#define S390_KVM_RPCIT_MAX_VISIT	BIT(15)
 
 /* Events and totals shown in debugfs (summary) for tests */
 static atomic_long_t s390_kvm_iommu_nr_domains;
@@ -1095,7 +1095,6 @@ static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
  * with the domain's lock held, which s390_kvm_iommu_detached() drops.
  */
 void s390_kvm_iommu_detach_begin(struct iommu_domain *domain)
-	__acquires(&to_kvm_domain(domain)->lock)
 {
 	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
 
@@ -1126,7 +1125,6 @@ void s390_kvm_iommu_detach_begin(struct iommu_domain *domain)
  */
 void s390_kvm_iommu_detached(struct iommu_domain *domain,
 			     struct zpci_dev *zdev, int dereg_rc)
-	__releases(&to_kvm_domain(domain)->lock)
 {
 	struct s390_kvm_iommu_domain *kdom = to_kvm_domain(domain);
 	struct s390_shadow_result res = {};
