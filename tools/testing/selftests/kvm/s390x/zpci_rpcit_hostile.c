@@ -1686,28 +1686,6 @@ static void child_kill(struct __test_metadata *_metadata, const char *how, pid_t
 
 /* ------------------------------------------------------------ device */
 
-static int function_healthy(char *why, size_t len)
-{
-	struct zv_blk v;
-	struct zdev d;
-	int ret;
-
-	ret = zdev_open(&d, ZPCI_VFIO_DEV);
-	if (ret) {
-		snprintf(why, len, "open %s: %s", ZPCI_VFIO_DEV, strerror(-ret));
-		return ret;
-	}
-	ret = zv_probe(&v, d.devfd);
-	if (!ret && zv_status(&v) == 0xff) {
-		snprintf(v.err, sizeof(v.err), "device status 0xff");
-		ret = -EIO;
-	}
-	if (ret)
-		snprintf(why, len, "%s", v.err);
-	zdev_close(&d);
-	return ret;
-}
-
 static void recover_function(struct __test_metadata *_metadata, int kmsg)
 {
 	char err[256];
@@ -1715,7 +1693,7 @@ static void recover_function(struct __test_metadata *_metadata, int kmsg)
 
 	ret = zv_recover(ZPCI_VFIO_DEV, kmsg, err, sizeof(err));
 	ASSERT_EQ(0, ret) TH_LOG("recover the function: %s", err);
-	ret = function_healthy(err, sizeof(err));
+	ret = zv_healthy(ZPCI_VFIO_DEV, err, sizeof(err));
 	ASSERT_EQ(0, ret) TH_LOG("function not usable after recover: %s", err);
 }
 
@@ -1735,7 +1713,7 @@ FIXTURE_SETUP(hostile)
 	rnd_state = opt_seed;
 	ASSERT_EQ(0, access(ZPCI_VFIO_DEV, R_OK | W_OK))
 		TH_LOG("%s: %s", ZPCI_VFIO_DEV, strerror(errno));
-	if (function_healthy(err, sizeof(err))) {
+	if (zv_healthy(ZPCI_VFIO_DEV, err, sizeof(err))) {
 		TH_LOG("function left unusable by an earlier test (%s): recovering", err);
 		recover_function(_metadata, -1);
 	}
@@ -2091,7 +2069,7 @@ static void killed_round(struct __test_metadata *_metadata, bool use_run)
 	child_kill(_metadata, how, pid, &rdy);
 	ASSERT_TRUE(pins_back(_metadata, kb0, foll0, 5000)) TH_LOG("after the %s child", how);
 	summary_back(_metadata, &s0);
-	ret = function_healthy(err, sizeof(err));
+	ret = zv_healthy(ZPCI_VFIO_DEV, err, sizeof(err));
 	ASSERT_EQ(0, ret) TH_LOG("function after the killed %s child: %s", how, err);
 }
 

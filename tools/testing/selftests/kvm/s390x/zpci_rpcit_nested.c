@@ -310,29 +310,6 @@ static int load_kvm(void)
 	return ret;
 }
 
-/* vfio0 can be bound and its virtio registers answer */
-static int function_healthy(char *why, size_t len)
-{
-	struct zv_blk v;
-	struct zdev d;
-	int ret;
-
-	ret = zdev_open(&d, ZPCI_VFIO_DEV);
-	if (ret) {
-		snprintf(why, len, "open %s: %s", ZPCI_VFIO_DEV, strerror(-ret));
-		return ret;
-	}
-	ret = zv_probe(&v, d.devfd);
-	if (!ret && zv_status(&v) == 0xff) {
-		snprintf(v.err, sizeof(v.err), "device status 0xff");
-		ret = -EIO;
-	}
-	if (ret)
-		snprintf(why, len, "%s", v.err);
-	zdev_close(&d);
-	return ret;
-}
-
 /* recover the function (every fd of it closed) and check that it answers */
 static void recover_function(struct __test_metadata *_metadata, int kmsg)
 {
@@ -341,7 +318,7 @@ static void recover_function(struct __test_metadata *_metadata, int kmsg)
 
 	ret = zv_recover(ZPCI_VFIO_DEV, kmsg, err, sizeof(err));
 	ASSERT_EQ(0, ret) TH_LOG("recover the function: %s", err);
-	ret = function_healthy(err, sizeof(err));
+	ret = zv_healthy(ZPCI_VFIO_DEV, err, sizeof(err));
 	ASSERT_EQ(0, ret) TH_LOG("function not usable after recover: %s", err);
 }
 
@@ -372,7 +349,7 @@ FIXTURE_SETUP(nest)
 	 * to its teardown (nor to the recovery there): recover here, in a
 	 * process that holds no fd of the device
 	 */
-	if (function_healthy(err, sizeof(err))) {
+	if (zv_healthy(ZPCI_VFIO_DEV, err, sizeof(err))) {
 		TH_LOG("function left unusable by an earlier test (%s): recovering", err);
 		recover_function(_metadata, -1);
 	}

@@ -1349,36 +1349,13 @@ out:
 	return ok;
 }
 
-/* the function behind the cdev can be bound and its virtio registers answer */
-static int function_healthy(const char *cdev, char *why, size_t len)
-{
-	struct zv_blk v;
-	struct zdev d;
-	int ret;
-
-	ret = zdev_open(&d, cdev);
-	if (ret) {
-		snprintf(why, len, "open %s: %s", cdev, strerror(-ret));
-		return ret;
-	}
-	ret = zv_probe(&v, d.devfd);
-	if (!ret && zv_status(&v) == 0xff) {
-		snprintf(v.err, sizeof(v.err), "device status 0xff");
-		ret = -EIO;
-	}
-	if (ret)
-		snprintf(why, len, "%s", v.err);
-	zdev_close(&d);
-	return ret;
-}
-
 /* bring a function the host put in the error state back for the next round */
 static int recover_if_broken(struct __test_metadata *_metadata, const char *cdev)
 {
 	char why[512];
 	int ret;
 
-	if (!function_healthy(cdev, why, sizeof(why)))
+	if (!zv_healthy(cdev, why, sizeof(why)))
 		return 0;
 	TH_LOG("%s unusable (%s): recovering it", cdev, why);
 	ret = zv_recover(cdev, -1, why, sizeof(why));

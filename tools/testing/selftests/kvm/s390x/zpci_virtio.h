@@ -107,5 +107,10 @@ int zv_cdev_bdf(const char *cdev, char *bdf, size_t len);
  * same cdev to reappear. 0 or -errno (reason in err).
  */
 int zv_recover(const char *cdev, int kmsg_fd, char *err, size_t err_len);
+/*
+ * The function behind the vfio cdev can be bound and its virtio registers
+ * answer (device status not 0xff): 0, or -errno with the reason in why.
+ */
+int zv_healthy(const char *cdev, char *why, size_t len);
 
 #endif

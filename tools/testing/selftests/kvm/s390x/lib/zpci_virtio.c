@@ -26,6 +26,7 @@
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
+#include "zpci_lib.h"
 #include "zpci_virtio.h"
 
 static long zv_now_ms(void)
@@ -554,6 +555,28 @@ static bool zv_bound_to_vfio(const char *bdf)
 		return false;
 	target[n] = 0;
 	return !strcmp(strrchr(target, '/') ? strrchr(target, '/') + 1 : target, "vfio-pci");
+}
+
+int zv_healthy(const char *cdev, char *why, size_t len)
+{
+	struct zv_blk v;
+	struct zdev d;
+	int ret;
+
+	ret = zdev_open(&d, cdev);
+	if (ret) {
+		snprintf(why, len, "open %s: %s", cdev, strerror(-ret));
+		return ret;
+	}
+	ret = zv_probe(&v, d.devfd);
+	if (!ret && zv_status(&v) == 0xff) {
+		snprintf(v.err, sizeof(v.err), "device status 0xff");
+		ret = -EIO;
+	}
+	if (ret)
+		snprintf(why, len, "%s", v.err);
+	zdev_close(&d);
+	return ret;
 }
 
 int zv_recover(const char *cdev, int kmsg_fd, char *err, size_t err_len)
