@@ -423,21 +423,6 @@ static const struct s390_shadow_ops s390_kvm_iommu_shadow_ops = {
 	.free		= s390_kvm_iommu_kvfree,
 };
 
-/*
- * Issue a host RPCIT for [start, last] of the attached function: 0,
- * -ENOMEM (status 16) or -EIO.
- */
-static int s390_kvm_iommu_host_rpcit(struct s390_kvm_iommu_domain *kdom,
-				     u64 start, u64 last)
-{
-	struct zpci_dev *zdev = kdom->zdev;
-
-	if (should_fail(&s390_kvm_iommu_fail_host_rpcit, 1))
-		return s390_kvm_iommu_host_rpcit_fail_status ==
-		       ZPCI_PCI_ST_INSUF_RES ? -ENOMEM : -EIO;
-	return zpci_refresh_trans((u64)zdev->fh << 32, start, last - start + 1);
-}
-
 static void s390_kvm_iommu_set_pending(struct s390_kvm_iommu_domain *kdom,
 				       bool pending, u64 start, u64 last)
 {
@@ -446,6 +431,30 @@ static void s390_kvm_iommu_set_pending(struct s390_kvm_iommu_domain *kdom,
 	kdom->pending = pending;
 	kdom->pending_start = start;
 	kdom->pending_end = last;
+}
+
+/*
+ * Issue a host RPCIT for [start, last] of the attached function: 0,
+ * -ENOMEM (status 16) or -EIO. A failure is counted and leaves the range
+ * pending, to be issued again with the next host RPCIT.
+ */
+static int s390_kvm_iommu_host_rpcit(struct s390_kvm_iommu_domain *kdom,
+				     u64 start, u64 last)
+{
+	struct zpci_dev *zdev = kdom->zdev;
+	int rc;
+
+	if (should_fail(&s390_kvm_iommu_fail_host_rpcit, 1))
+		rc = s390_kvm_iommu_host_rpcit_fail_status ==
+		     ZPCI_PCI_ST_INSUF_RES ? -ENOMEM : -EIO;
+	else
+		rc = zpci_refresh_trans((u64)zdev->fh << 32, start,
+					last - start + 1);
+	if (rc) {
+		atomic_long_inc(&s390_kvm_iommu_host_rpcit_failures);
+		s390_kvm_iommu_set_pending(kdom, true, start, last);
+	}
+	return rc;
 }
 
 /*
@@ -494,11 +503,8 @@ static int s390_kvm_iommu_sync(struct s390_kvm_iommu_domain *kdom,
 	}
 	atomic64_inc(res->removed ? &ctrs->sync_rpcits : &ctrs->sync_map_rpcits);
 	rc = s390_kvm_iommu_host_rpcit(kdom, start, last);
-	if (rc) {
-		atomic_long_inc(&s390_kvm_iommu_host_rpcit_failures);
-		s390_kvm_iommu_set_pending(kdom, true, start, last);
+	if (rc)
 		return rc;
-	}
 	s390_kvm_iommu_set_pending(kdom, false, 0, 0);
 release:
 	atomic64_add(s390_shadow_release(&kdom->shadow),
@@ -1041,10 +1047,7 @@ static void s390_kvm_iommu_announce(struct s390_kvm_iommu_domain *kdom)
 	if (span[0] > span[1])
 		return;
 	/* a failure leaves the span pending: the next refresh re-issues it */
-	if (s390_kvm_iommu_host_rpcit(kdom, span[0], span[1])) {
-		atomic_long_inc(&s390_kvm_iommu_host_rpcit_failures);
-		s390_kvm_iommu_set_pending(kdom, true, span[0], span[1]);
-	}
+	s390_kvm_iommu_host_rpcit(kdom, span[0], span[1]);
 }
 
 static int s390_kvm_iommu_attach_device(struct iommu_domain *domain,
