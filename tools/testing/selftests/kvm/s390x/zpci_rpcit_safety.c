@@ -20,6 +20,7 @@
  *  - status 16 of the host RPCIT (nested host) answers the guest cc 1
  *    status 16 and the guest's global refresh re-issues it;
  *  - the test-only KVM_S390_TEST_INTERCEPT queues RPCIT intercepts only;
+ *    its batch form answers in the array and exits for what it leaves;
  *  - a VMM killed in a huge refresh (aliased guest tables, retried on cc 2)
  *    exits promptly and leaves no pin behind.
  *
@@ -574,6 +575,100 @@ TEST_F(safety, test_intercept_restricted)
 		TH_LOG("exit %s", zvm_exit_name(r.exit_reason));
 	ASSERT_EQ(ZPCI_ICPT_INST, r.icptcode);
 	ASSERT_EQ(ZPCI_IPA_RPCIT, r.ipa);
+}
+
+static int queue_batch(struct zvm *vm, struct kvm_s390_test_intercept_entry *e,
+		       uint32_t n, uint32_t flags)
+{
+	struct kvm_s390_test_intercept_batch b = {
+		.nr_entries = n, .flags = flags, .entries = (uintptr_t)e,
+	};
+
+	return ioctl(vm->vcpu_fd, KVM_S390_TEST_INTERCEPT_BATCH, &b) ? -errno : 0;
+}
+
+static void batch_entry(struct kvm_s390_test_intercept_entry *e, uint32_t fh,
+			uint64_t iova, uint64_t len)
+{
+	memset(e, 0, sizeof(*e));
+	e->ipb = ZPCI_RPCIT_IPB(1, 2);
+	e->gpr_r1 = (uint64_t)fh << 32 | (uint64_t)ZPCI_PRESET_STATUS << 24;
+	e->gpr_r2 = iova;
+	e->gpr_r2p1 = len;
+}
+
+/*
+ * The test-only batch of RPCIT intercepts (what make bench times): bad
+ * arguments are refused; entries the kernel handles answer in the array
+ * (cc, r1) and make the shadow translate the guest's pages; an entry for
+ * an fh the kernel does not serve ends KVM_RUN with its exit, the next
+ * KVM_RUN goes on with the next entry, and after the last one KVM_RUN
+ * returns with nothing to do.
+ */
+#define BATCH_PAGES	8
+TEST_F(safety, test_intercept_batch)
+{
+	static struct kvm_s390_test_intercept_entry e[4097];
+	struct kvm_s390_test_intercept icpt = { .icptcode = ZPCI_ICPT_INST,
+		.ipa = ZPCI_IPA_RPCIT, .ipb = ZPCI_RPCIT_IPB(1, 2) };
+	struct zsetup *s = &self->s;
+	struct kvm_run *run;
+	uint64_t iova;
+	long pinned, ret;
+	int i;
+
+	setup_s(_metadata, &self->s, &self->have_s);
+	run = s->vm.run;
+	for (i = 0; i < 4097; i++)
+		batch_entry(&e[i], 0x80000042u, s->pba, ZPCI_PAGE_SIZE);
+	ASSERT_EQ(-EINVAL, queue_batch(&s->vm, e, 0, 0));
+	ASSERT_EQ(-EINVAL, queue_batch(&s->vm, e, 4097, 0));
+	ASSERT_EQ(-EINVAL, queue_batch(&s->vm, e, 1, 2));
+	ASSERT_EQ(-EFAULT, queue_batch(&s->vm, NULL, 1, 0));
+
+	/* BATCH_PAGES pages mapped by the guest, one RPCIT each, one KVM_RUN */
+	iova = s->pba + 3 * ZPCI_MIB;
+	ASSERT_EQ(0, zsetup_map(s, iova, BATCH_PAGES, false));
+	for (i = 0; i < BATCH_PAGES; i++)
+		batch_entry(&e[i], ZPCI_GUEST_FH, iova + i * ZPCI_PAGE_SIZE, ZPCI_PAGE_SIZE);
+	/* one more for an fh the kernel does not serve: left to the VMM */
+	batch_entry(&e[BATCH_PAGES], 0x80000042u, iova, ZPCI_PAGE_SIZE);
+	batch_entry(&e[BATCH_PAGES + 1], ZPCI_GUEST_FH, iova, ZPCI_PAGE_SIZE);
+	run->psw_mask = ZPCI_PSW_EA_BA;
+	run->psw_addr = 0x10000;
+	ASSERT_EQ(0, queue_batch(&s->vm, e, BATCH_PAGES + 2, KVM_S390_TEST_BATCH_RETRY_BUSY));
+	ASSERT_EQ(-EBUSY, queue_batch(&s->vm, e, 1, 0));
+	ret = ioctl(s->vm.vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt) ? -errno : 0;
+	ASSERT_EQ(-EBUSY, ret);
+
+	ASSERT_EQ(0, ioctl(s->vm.vcpu_fd, KVM_RUN, 0)) TH_LOG("KVM_RUN: %s", strerror(errno));
+	ASSERT_EQ(KVM_EXIT_S390_SIEIC, run->exit_reason)
+		TH_LOG("exit %s", zvm_exit_name(run->exit_reason));
+	ASSERT_EQ(ZPCI_IPA_RPCIT, run->s390_sieic.ipa);
+	ASSERT_EQ(0x80000042ULL, run->s.regs.gprs[1] >> 32);
+	for (i = 0; i < BATCH_PAGES; i++) {
+		ASSERT_EQ(KVM_S390_TEST_ICPT_HANDLED, e[i].flags) TH_LOG("entry %d", i);
+		ASSERT_EQ(0, e[i].cc) TH_LOG("entry %d", i);
+		ASSERT_LT(0, e[i].ns) TH_LOG("entry %d", i);
+	}
+	ASSERT_EQ(KVM_S390_TEST_ICPT_EXITED, e[BATCH_PAGES].flags);
+	ASSERT_EQ(0, e[BATCH_PAGES + 1].flags);
+	ret = zshadow_read(ZPCI_GUEST_FH, iova, iova + BATCH_PAGES * ZPCI_PAGE_SIZE - 1,
+			   NULL, 0, &pinned, NULL);
+	ASSERT_EQ(BATCH_PAGES, ret) TH_LOG("shadow entries after the batch: %ld", ret);
+	ASSERT_PINS(s->kb0, s->foll0, BATCH_PAGES);
+
+	/* the VMM answers the exited entry; the next KVM_RUN runs the last one */
+	run->psw_mask = (run->psw_mask & ~ZPCI_PSW_CC_MASK) | 3ULL << ZPCI_PSW_CC_SHIFT;
+	ASSERT_EQ(0, ioctl(s->vm.vcpu_fd, KVM_RUN, 0));
+	ASSERT_EQ(KVM_EXIT_INTR, run->exit_reason)
+		TH_LOG("exit %s", zvm_exit_name(run->exit_reason));
+	ASSERT_EQ(KVM_S390_TEST_ICPT_HANDLED, e[BATCH_PAGES + 1].flags);
+	ASSERT_EQ(0, e[BATCH_PAGES + 1].cc);
+	/* the batch is gone: nothing queued */
+	ASSERT_EQ(0, ioctl(s->vm.vcpu_fd, KVM_RUN, 0));
+	ASSERT_EQ(KVM_EXIT_INTR, run->exit_reason);
+	ASSERT_EQ(0, queue_batch(&s->vm, e, 1, 0));
 }
 
 /*
