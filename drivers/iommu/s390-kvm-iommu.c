@@ -36,6 +36,7 @@
 #include <linux/init.h>
 #include <linux/iommu.h>
 #include <linux/kvm_host.h>
+#include <linux/kvm_types.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -55,10 +56,48 @@
 #include "s390-iommu.h"
 #include "s390-kvm-shadow.h"
 
+/* Guest table pages whose HVA a domain keeps: region, segment, page table */
+#define S390_KVM_READ_CACHE	4
+/* Direct-mapped cache of recently mapped guest frames' pins (by gfn) */
+#define S390_KVM_PIN_HOT	256
+
+/**
+ * struct s390_kvm_pin - one guest page pinned by an on-demand domain
+ * @pfn: the host page frame
+ * @gfn: the guest frame it was pinned through and @pin_gfns finds it by,
+ *	or S390_KVM_NO_GFN once that guest frame left the VM
+ * @refs: shadow PTEs that map the page, including those whose release
+ *	waits for a host RPCIT
+ * @writable: pinned with FOLL_WRITE
+ * @dirty: a writable shadow PTE mapped it: unpinned with the page dirtied
+ */
+struct s390_kvm_pin {
+	unsigned long	pfn;
+	unsigned long	gfn;
+	unsigned long	refs;
+	bool		writable;
+	bool		dirty;
+};
+
+#define S390_KVM_NO_GFN	ULONG_MAX
+
+/**
+ * struct s390_kvm_parent_hot - a recent translation through the parent
+ * @gfn: the guest frame, S390_KVM_NO_GFN for an empty slot
+ * @hpa: its host-physical address in the parent
+ * @writable: the parent maps it writable
+ */
+struct s390_kvm_parent_hot {
+	unsigned long	gfn;
+	u64		hpa;
+	bool		writable;
+};
+
 /**
  * struct s390_kvm_iommu_domain - an s390 KVM nested domain
  * @domain: the s390 domain over the shadow root (s390-iommu.c), so the
  *	attach, detach and IOAT re-registration paths there serve it too
+ * @ctrs: @domain's zPCI IOMMU counters (debugfs statistics of the function)
  * @parent: the nest parent domain it was allocated on
  * @parent_link: entry in @parent's list of nested domains
  * @node: entry in s390_kvm_iommu_list
@@ -72,9 +111,23 @@
  * @user: the user charged for pins (RLIMIT_MEMLOCK), as iommufd does
  * @account_user: charge @user; false when the allocating task had
  *	CAP_IPC_LOCK, which exempts it from the limit as in iommufd
- * @pins: on-demand mode: pinned page frame number -> value entry
- *	(references << 1 | dirty); one pin per frame (under @lock)
+ * @pins: on-demand mode: pinned page frame number -> struct
+ *	s390_kvm_pin; one pin per frame (under @lock)
+ * @pin_gfns: on-demand mode: guest frame number -> the struct s390_kvm_pin
+ *	of the frame it was pinned through, so that mapping a guest frame
+ *	that is already pinned costs a lookup and no GUP (under @lock)
  * @nr_pins: frames in @pins, each pinned and charged once (under @lock)
+ * @pin_hot: on-demand mode: the pins of recently mapped guest frames,
+ *	slot gfn % S390_KVM_PIN_HOT, each one also in @pin_gfns (under @lock)
+ * @parent_hot: pinned-parent mode: recent translations through @parent,
+ *	slot gfn % S390_KVM_PIN_HOT, dropped when the range leaves the parent
+ *	(under @lock)
+ * @read_cache: translations of the guest table pages read last (memslot
+ *	generation checked on every use; under @lock)
+ * @read_next: the @read_cache entry to replace next
+ * @read_last: the @read_cache entry used last
+ * @read_gen: the memslot generation the current refresh runs under (the
+ *	memslots it sees stay valid while it holds kvm->srcu)
  * @users: references: one for the iommufd hwpt, one per RPCIT in flight
  * @hnode: entry in s390_kvm_iommu_table while attached, keyed (@kvm, @fh)
  * @hashed: @hnode is in the table (under s390_kvm_iommu_table_lock)
@@ -103,7 +156,9 @@
  * @dbg_last: last IOVA the view shows (under @lock)
  */
 struct s390_kvm_iommu_domain {
+	struct rcu_head		rcu;
 	struct iommu_domain	*domain;
+	struct zpci_iommu_ctrs	*ctrs;
 	struct iommu_domain	*parent;
 	struct list_head	parent_link;
 	struct list_head	node;
@@ -116,7 +171,12 @@ struct s390_kvm_iommu_domain {
 	struct user_struct	*user;
 	bool			account_user;
 	struct xarray		pins;
+	struct xarray		pin_gfns;
 	unsigned long		nr_pins;
+	struct gfn_to_hva_cache	read_cache[S390_KVM_READ_CACHE];
+	unsigned int		read_next;
+	unsigned int		read_last;
+	u64			read_gen;
 	refcount_t		users;
 	struct hlist_node	hnode;
 	bool			hashed;
@@ -134,12 +194,16 @@ struct s390_kvm_iommu_domain {
 	u64			pba;
 	u64			pal;
 	struct s390_shadow	shadow;
-	struct rcu_head		rcu;
 #ifdef CONFIG_S390_KVM_IOMMU_DEBUGFS
 	struct dentry		*dbg;
 	u64			dbg_start;
 	u64			dbg_last;
 #endif
+	/* last: large, keeps the fields above within short displacements */
+	union {
+		struct s390_kvm_pin	*pin_hot[S390_KVM_PIN_HOT];
+		struct s390_kvm_parent_hot parent_hot[S390_KVM_PIN_HOT];
+	};
 };
 
 /* RPCIT condition codes (asm/pci_insn.h names them only from 6.12.115 on) */
@@ -237,56 +301,194 @@ static void s390_kvm_iommu_uncharge(struct s390_kvm_iommu_domain *kdom,
 }
 
 /*
- * Shadow engine services. They run with kdom->lock held, in the VMM's
- * context (a vCPU thread or the thread issuing IOMMU_HWPT_INVALIDATE, both
- * holding kvm->srcu), so current->mm is the VM's mm.
+ * Shadow engine services (s390-kvm-shadow.h). They run with kdom->lock
+ * held, in the VMM's context (a vCPU thread or the thread issuing
+ * IOMMU_HWPT_INVALIDATE, both holding kvm->srcu), so current->mm is the
+ * VM's mm.
  */
-static int s390_kvm_iommu_read(void *priv, u64 gpa, void *buf, size_t len)
+
+/**
+ * s390_shadow_read_guest() - Read guest table entries for the shadow engine
+ * @priv: the domain
+ * @gpa: guest-physical address of the first byte
+ * @buf: destination
+ * @len: bytes to read
+ *
+ * Reads through KVM's gfn-to-hva caches: the last guest table pages read
+ * keep their HVA, revalidated against the memslot generation on every use,
+ * so a walk down the three table levels does not search the memslots.
+ *
+ * Context: kdom->lock and kvm->srcu held. May sleep (page fault).
+ * Return: 0, or -EFAULT when a byte is not backed by guest RAM.
+ */
+int s390_shadow_read_guest(void *priv, u64 gpa, void *buf, size_t len)
 {
 	struct s390_kvm_iommu_domain *kdom = priv;
+	u64 page = gpa & PAGE_MASK;
+	unsigned int i, k = kdom->read_last;
+	struct gfn_to_hva_cache *ghc;
 
-	return kdom->kvm_ops->read_guest(kdom->kvm, gpa, buf, len) ?
+	/* a walk reads its levels in turn: start after the last one used */
+	for (i = 0; i < S390_KVM_READ_CACHE; i++) {
+		k = (k + 1) % S390_KVM_READ_CACHE;
+		ghc = &kdom->read_cache[k];
+		if (!ghc->len || ghc->gpa != page)
+			continue;
+		kdom->read_last = k;
+		/*
+		 * kvm_read_guest_offset_cached()'s own fast path: a one-page
+		 * cache of the memslot generation this refresh runs under
+		 * needs no call.
+		 */
+		if (ghc->generation == kdom->read_gen &&
+		    ghc->memslot && !kvm_is_error_hva(ghc->hva) &&
+		    offset_in_page(gpa) + len <= PAGE_SIZE)
+			return __copy_from_user(buf, (void __user *)ghc->hva +
+						offset_in_page(gpa), len) ?
+			       -EFAULT : 0;
+		goto read;
+	}
+	kdom->read_last = kdom->read_next++ % S390_KVM_READ_CACHE;
+	ghc = &kdom->read_cache[kdom->read_last];
+	ghc->len = 0;
+read:
+	return kdom->kvm_ops->read_guest_cached(kdom->kvm, ghc, gpa, buf, len) ?
 	       -EFAULT : 0;
 }
 
-#define S390_KVM_PIN_DIRTY	1UL
-#define S390_KVM_PIN_REF	2UL
-
-/* Pinned parent: the parent's translation, no pin and no charge */
+/*
+ * Pinned parent: the parent's translation, no pin and no charge. Recent
+ * translations are kept: the parent's pins stay until
+ * s390_kvm_iommu_parent_unmapped() has dropped them.
+ */
 static int s390_kvm_iommu_pin_parent(struct s390_kvm_iommu_domain *kdom,
 				     u64 gpa, bool write, u64 *hpa)
 {
+	unsigned long gfn = gpa >> PAGE_SHIFT;
+	struct s390_kvm_parent_hot *hot;
 	phys_addr_t phys;
 	bool writable;
 
+	hot = &kdom->parent_hot[gfn % S390_KVM_PIN_HOT];
+	if (hot->gfn == gfn) {
+		if (write && !hot->writable)
+			return -EFAULT;
+		*hpa = hot->hpa;
+		return 0;
+	}
 	if (s390_iommu_parent_translate(kdom->parent, gpa & PAGE_MASK, &phys,
 					&writable) ||
 	    (write && !writable))
 		return -EFAULT;
+	hot->gfn = gfn;
+	hot->hpa = phys;
+	hot->writable = writable;
 	*hpa = phys;
 	return 0;
 }
 
-/*
- * On demand: pin the frame behind @gpa through the memslots. A frame
- * already pinned by this domain gains a reference in kdom->pins and gives
- * back the pin just taken, so each frame holds one pin and one charge
- * however many IOVAs map it.
+/* @pin no longer belongs to its guest frame: out of the hot slot too */
+static void s390_kvm_iommu_pin_ungfn(struct s390_kvm_iommu_domain *kdom,
+				     struct s390_kvm_pin *pin)
+{
+	struct s390_kvm_pin **slot;
+
+	if (pin->gfn == S390_KVM_NO_GFN)
+		return;
+	slot = &kdom->pin_hot[pin->gfn % S390_KVM_PIN_HOT];
+	if (*slot == pin)
+		*slot = NULL;
+	pin->gfn = S390_KVM_NO_GFN;
+}
+
+/* A new pin: tracked by its frame and, if possible, by its guest frame */
+static int s390_kvm_iommu_pin_track(struct s390_kvm_iommu_domain *kdom,
+				    unsigned long gfn, struct page *page,
+				    bool write)
+{
+	struct s390_kvm_pin *pin, *old;
+	int rc;
+
+	rc = s390_kvm_iommu_charge(kdom, 1);
+	if (rc)
+		return rc;
+	pin = kzalloc(sizeof(*pin), GFP_KERNEL_ACCOUNT);
+	if (!pin)
+		goto out_uncharge;
+	pin->pfn = page_to_pfn(page);
+	pin->gfn = gfn;
+	pin->refs = 1;
+	pin->writable = write;
+	if (xa_err(xa_store(&kdom->pins, pin->pfn, pin, GFP_KERNEL_ACCOUNT)))
+		goto out_free;
+	/*
+	 * The guest frame now finds this pin; one pinned earlier through it
+	 * (read-only, before a write pin copied the page) keeps only its
+	 * frame entry. Without the guest frame entry, the next map of the
+	 * guest frame pins again: slower, still safe.
+	 */
+	old = xa_store(&kdom->pin_gfns, gfn, pin, GFP_KERNEL_ACCOUNT);
+	if (xa_is_err(old))
+		pin->gfn = S390_KVM_NO_GFN;
+	else if (old)
+		s390_kvm_iommu_pin_ungfn(kdom, old);
+	kdom->nr_pins++;
+	atomic_long_inc(&s390_kvm_iommu_nr_pins);
+	return 0;
+
+out_free:
+	kfree(pin);
+out_uncharge:
+	s390_kvm_iommu_uncharge(kdom, 1);
+	return -ENOMEM;
+}
+
+/**
+ * s390_shadow_pin_frame() - Pin a guest frame for a new shadow PTE
+ * @priv: the domain
+ * @gpa: guest-physical address in the frame (bytes)
+ * @write: the shadow PTE lets the device write the frame
+ * @hpa: the host-physical address of the frame, on success
+ *
+ * On demand: a guest frame this domain pinned already gains a reference and
+ * costs a lookup. Otherwise the frame is pinned through the VM's memslots
+ * (FOLL_LONGTERM, only memslot-backed guest RAM, never MMIO or the VMM's own
+ * memory) and charged once, however many IOVAs map it. The pinned page
+ * stays what the guest frame maps for the device until its last shadow PTE
+ * goes, as with any pinned DMA mapping; a memslot that is deleted or moved
+ * drops the guest frames (s390_kvm_iommu_flush_gpa()). Pinned parent: the
+ * parent's translation, no pin.
+ *
+ * Context: kdom->lock and kvm->srcu held. May sleep.
+ * Return: 0; -EFAULT when @gpa is not guest RAM (or not writable for
+ * @write); -ENOMEM when the memlock limit or memory is exhausted; -EBUSY
+ * for a transient failure (the page is being migrated: the guest retries).
  */
-static int s390_kvm_iommu_pin(void *priv, u64 gpa, bool write, u64 *hpa)
+int s390_shadow_pin_frame(void *priv, u64 gpa, bool write, u64 *hpa)
 {
 	unsigned int gup_flags = FOLL_LONGTERM | (write ? FOLL_WRITE : 0);
 	struct s390_kvm_iommu_domain *kdom = priv;
-	unsigned long hva, pfn;
+	unsigned long gfn = gpa >> PAGE_SHIFT, hva;
+	struct s390_kvm_pin *pin;
 	struct page *page;
 	bool writable;
-	void *entry;
 	int rc;
 
 	if (kdom->pinned_parent)
 		return s390_kvm_iommu_pin_parent(kdom, gpa, write, hpa);
 
-	/* Only guest RAM: memslot-backed, never MMIO or the VMM's own memory */
+	pin = kdom->pin_hot[gfn % S390_KVM_PIN_HOT];
+	if (!pin || pin->gfn != gfn) {
+		pin = xa_load(&kdom->pin_gfns, gfn);
+		if (pin)
+			kdom->pin_hot[gfn % S390_KVM_PIN_HOT] = pin;
+	}
+	if (pin && (pin->writable || !write)) {
+		pin->refs++;
+		*hpa = PFN_PHYS(pin->pfn);
+		return 0;
+	}
+
 	hva = kdom->kvm_ops->gpa_to_hva(kdom->kvm, gpa & PAGE_MASK, &writable);
 	if (kvm_is_error_hva(hva) || (write && !writable))
 		return -EFAULT;
@@ -300,65 +502,97 @@ static int s390_kvm_iommu_pin(void *priv, u64 gpa, bool write, u64 *hpa)
 			return -EBUSY;
 		return rc == -ENOMEM ? -ENOMEM : -EFAULT;
 	}
-	pfn = page_to_pfn(page);
-	*hpa = PFN_PHYS(pfn);
+	*hpa = PFN_PHYS(page_to_pfn(page));
 
-	entry = xa_load(&kdom->pins, pfn);
-	if (entry) {
+	pin = xa_load(&kdom->pins, page_to_pfn(page));
+	if (pin) {
+		/* pinned already, through another guest frame or read-only */
 		unpin_user_page(page);
-		/* replacing a present entry does not allocate */
-		xa_store(&kdom->pins, pfn,
-			 xa_mk_value(xa_to_value(entry) + S390_KVM_PIN_REF),
-			 GFP_KERNEL);
+		pin->refs++;
+		pin->writable |= write;
 		return 0;
 	}
-	rc = s390_kvm_iommu_charge(kdom, 1);
+	rc = s390_kvm_iommu_pin_track(kdom, gfn, page, write);
 	if (rc)
-		goto out_unpin;
-	rc = xa_err(xa_store(&kdom->pins, pfn, xa_mk_value(S390_KVM_PIN_REF),
-			     GFP_KERNEL_ACCOUNT));
-	if (rc) {
-		s390_kvm_iommu_uncharge(kdom, 1);
-		rc = -ENOMEM;
-		goto out_unpin;
-	}
-	kdom->nr_pins++;
-	atomic_long_inc(&s390_kvm_iommu_nr_pins);
-	return 0;
-
-out_unpin:
-	unpin_user_page(page);
+		unpin_user_page(page);
 	return rc;
 }
 
-/* Drop one shadow PTE's reference; the last one unpins and uncharges */
-static void s390_kvm_iommu_unpin(void *priv, u64 hpa, bool dirty)
+/**
+ * s390_shadow_unpin_frame() - A shadow PTE's frame is released
+ * @priv: the domain
+ * @hpa: the host-physical address s390_shadow_pin_frame() returned
+ * @dirty: the device could write the frame through the PTE
+ *
+ * Drops the PTE's reference; the last one unpins (dirtying the page if any
+ * PTE was writable) and uncharges. Called only once the host RPCIT that
+ * made the device forget the PTE succeeded.
+ *
+ * Context: kdom->lock held. May sleep.
+ */
+void s390_shadow_unpin_frame(void *priv, u64 hpa, bool dirty)
 {
 	struct s390_kvm_iommu_domain *kdom = priv;
-	unsigned long pfn = PHYS_PFN(hpa), val;
+	struct s390_kvm_pin *pin;
 	struct page *page;
-	void *entry;
 
 	if (kdom->pinned_parent)
 		return;
-	entry = xa_load(&kdom->pins, pfn);
-	if (WARN_ON_ONCE(!entry))
+	pin = xa_load(&kdom->pins, PHYS_PFN(hpa));
+	if (WARN_ON_ONCE(!pin))
 		return;
-	val = xa_to_value(entry) | (dirty ? S390_KVM_PIN_DIRTY : 0);
-	if (val >= 2 * S390_KVM_PIN_REF) {
-		xa_store(&kdom->pins, pfn, xa_mk_value(val - S390_KVM_PIN_REF),
-			 GFP_KERNEL);
+	pin->dirty |= dirty;
+	if (--pin->refs)
 		return;
-	}
-	xa_erase(&kdom->pins, pfn);
+	xa_erase(&kdom->pins, pin->pfn);
+	if (pin->gfn != S390_KVM_NO_GFN)
+		xa_cmpxchg(&kdom->pin_gfns, pin->gfn, pin, NULL, 0);
+	s390_kvm_iommu_pin_ungfn(kdom, pin);
 	kdom->nr_pins--;
 	atomic_long_dec(&s390_kvm_iommu_nr_pins);
-	page = pfn_to_page(pfn);
-	unpin_user_pages_dirty_lock(&page, 1, val & S390_KVM_PIN_DIRTY);
+	page = pfn_to_page(pin->pfn);
+	unpin_user_pages_dirty_lock(&page, 1, pin->dirty);
 	s390_kvm_iommu_uncharge(kdom, 1);
+	kfree(pin);
 }
 
-static u64 *s390_kvm_iommu_alloc_table(void *priv)
+/*
+ * Guest frames [first, last] left the VM or the parent: new shadow PTEs of
+ * these guest frames must not find the old pins (which stay, by page
+ * frame, until their last PTE is released) or parent translations.
+ */
+static void s390_kvm_iommu_forget_gfns(struct s390_kvm_iommu_domain *kdom,
+				       u64 first, u64 last)
+{
+	struct s390_kvm_pin *pin;
+	unsigned long gfn;
+	unsigned int i;
+
+	if (kdom->pinned_parent) {
+		for (i = 0; i < S390_KVM_PIN_HOT; i++) {
+			gfn = kdom->parent_hot[i].gfn;
+			if (gfn >= first >> PAGE_SHIFT &&
+			    gfn <= last >> PAGE_SHIFT)
+				kdom->parent_hot[i].gfn = S390_KVM_NO_GFN;
+		}
+		return;
+	}
+	xa_for_each_range(&kdom->pin_gfns, gfn, pin, first >> PAGE_SHIFT,
+			  last >> PAGE_SHIFT) {
+		xa_erase(&kdom->pin_gfns, gfn);
+		s390_kvm_iommu_pin_ungfn(kdom, pin);
+	}
+}
+
+/**
+ * s390_shadow_alloc_table() - Allocate a shadow region or segment table
+ * @priv: the domain
+ *
+ * Context: may sleep.
+ * Return: a 16 KiB table, 16 KiB aligned as the hardware requires
+ * (contents undefined), or NULL.
+ */
+u64 *s390_shadow_alloc_table(void *priv)
 {
 	/* order 2: 16 KiB, naturally aligned as region/segment tables must be */
 	u64 *table = (u64 *)__get_free_pages(GFP_KERNEL_ACCOUNT, 2);
@@ -368,13 +602,28 @@ static u64 *s390_kvm_iommu_alloc_table(void *priv)
 	return table;
 }
 
-static void s390_kvm_iommu_free_table(void *priv, u64 *table)
+/**
+ * s390_shadow_free_table() - Free a table from s390_shadow_alloc_table()
+ * @priv: the domain
+ * @table: the table
+ *
+ * Context: any context that may free pages.
+ */
+void s390_shadow_free_table(void *priv, u64 *table)
 {
 	atomic_long_dec(&s390_kvm_iommu_nr_tables);
 	free_pages((unsigned long)table, 2);
 }
 
-static u64 *s390_kvm_iommu_alloc_pt(void *priv)
+/**
+ * s390_shadow_alloc_pt() - Allocate a shadow page table
+ * @priv: the domain
+ *
+ * Context: may sleep.
+ * Return: a 4 KiB page (first 2 KiB: the hardware page table, second:
+ * the engine's bookkeeping), or NULL.
+ */
+u64 *s390_shadow_alloc_pt(void *priv)
 {
 	u64 *pt = (u64 *)__get_free_page(GFP_KERNEL_ACCOUNT);
 
@@ -383,45 +632,18 @@ static u64 *s390_kvm_iommu_alloc_pt(void *priv)
 	return pt;
 }
 
-static void s390_kvm_iommu_free_pt(void *priv, u64 *pt)
+/**
+ * s390_shadow_free_pt() - Free a table from s390_shadow_alloc_pt()
+ * @priv: the domain
+ * @pt: the page table
+ *
+ * Context: any context that may free pages.
+ */
+void s390_shadow_free_pt(void *priv, u64 *pt)
 {
 	atomic_long_dec(&s390_kvm_iommu_nr_tables);
 	free_page((unsigned long)pt);
 }
-
-static u64 s390_kvm_iommu_virt_to_phys(void *priv, void *virt)
-{
-	return virt_to_phys(virt);
-}
-
-static void *s390_kvm_iommu_phys_to_virt(void *priv, u64 phys)
-{
-	return phys_to_virt(phys);
-}
-
-static void *s390_kvm_iommu_realloc(void *priv, void *p, size_t size)
-{
-	return kvrealloc(p, size, GFP_KERNEL_ACCOUNT);
-}
-
-static void s390_kvm_iommu_kvfree(void *priv, void *p)
-{
-	kvfree(p);
-}
-
-static const struct s390_shadow_ops s390_kvm_iommu_shadow_ops = {
-	.read		= s390_kvm_iommu_read,
-	.pin		= s390_kvm_iommu_pin,
-	.unpin		= s390_kvm_iommu_unpin,
-	.alloc_table	= s390_kvm_iommu_alloc_table,
-	.free_table	= s390_kvm_iommu_free_table,
-	.alloc_pt	= s390_kvm_iommu_alloc_pt,
-	.free_pt	= s390_kvm_iommu_free_pt,
-	.virt_to_phys	= s390_kvm_iommu_virt_to_phys,
-	.phys_to_virt	= s390_kvm_iommu_phys_to_virt,
-	.realloc	= s390_kvm_iommu_realloc,
-	.free		= s390_kvm_iommu_kvfree,
-};
 
 static void s390_kvm_iommu_set_pending(struct s390_kvm_iommu_domain *kdom,
 				       bool pending, u64 start, u64 last)
@@ -475,13 +697,20 @@ static int s390_kvm_iommu_host_rpcit(struct s390_kvm_iommu_domain *kdom,
 static int s390_kvm_iommu_sync(struct s390_kvm_iommu_domain *kdom,
 			       struct s390_shadow_result *res)
 {
-	struct zpci_iommu_ctrs *ctrs = s390_iommu_domain_ctrs(kdom->domain);
 	struct zpci_dev *zdev = kdom->zdev;
+	struct zpci_iommu_ctrs *ctrs;
+	unsigned long released;
 	bool need;
 	u64 start, last;
 	int rc;
 
-	atomic64_add(res->pinned, &ctrs->mapped_pages);
+	/* an unchanged range: nothing to count, issue or release */
+	if (!res->changed && !kdom->pending && !kdom->quarantined &&
+	    !kdom->shadow.nr_gather)
+		return 0;
+	ctrs = kdom->ctrs;
+	if (res->pinned)
+		atomic64_add(res->pinned, &ctrs->mapped_pages);
 	if (kdom->quarantined)
 		return zdev ? -EIO : 0;
 	if (!zdev)
@@ -505,10 +734,12 @@ static int s390_kvm_iommu_sync(struct s390_kvm_iommu_domain *kdom,
 	rc = s390_kvm_iommu_host_rpcit(kdom, start, last);
 	if (rc)
 		return rc;
-	s390_kvm_iommu_set_pending(kdom, false, 0, 0);
+	if (kdom->pending)
+		s390_kvm_iommu_set_pending(kdom, false, 0, 0);
 release:
-	atomic64_add(s390_shadow_release(&kdom->shadow),
-		     &ctrs->unmapped_pages);
+	released = s390_shadow_release(&kdom->shadow);
+	if (released)
+		atomic64_add(released, &ctrs->unmapped_pages);
 	return 0;
 }
 
@@ -614,6 +845,7 @@ static int s390_kvm_iommu_refresh(struct s390_kvm_iommu_domain *kdom,
 	if (last < iova || iova < kdom->pba || last > kdom->pal)
 		return s390_kvm_iommu_cc(-EINVAL, status);
 
+	kdom->read_gen = kvm_memslots(kdom->kvm)->generation;
 	if (kdom->resume_len && kdom->resume_iova == iova &&
 	    kdom->resume_len == len) {
 		cur = kdom->resume_next;
@@ -658,6 +890,7 @@ static void s390_kvm_iommu_unmap_gpa(struct s390_kvm_iommu_domain *kdom,
 		if (s390_kvm_iommu_sync(kdom, &res))
 			break;
 	} while (rc == -EAGAIN);
+	s390_kvm_iommu_forget_gfns(kdom, first, last);
 }
 
 /**
@@ -763,6 +996,7 @@ static void s390_kvm_iommu_destroy(struct s390_kvm_iommu_domain *kdom)
 		s390_shadow_destroy(&kdom->shadow);
 		WARN_ON(kdom->nr_pins);
 		xa_destroy(&kdom->pins);
+		xa_destroy(&kdom->pin_gfns);
 	}
 	atomic_long_dec(&s390_kvm_iommu_nr_domains);
 	kvm_ops->put_kvm(kdom->kvm);
@@ -1389,6 +1623,7 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	struct s390_shadow_result res;
 	struct iommu_hwpt_s390_kvm data;
 	struct zpci_dev *zdev;
+	unsigned int i;
 	struct kvm *kvm;
 	int rc;
 
@@ -1432,11 +1667,14 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 	kdom->pba = data.pba;
 	kdom->pal = data.pal;
 	xa_init(&kdom->pins);
+	xa_init(&kdom->pin_gfns);
+	for (i = 0; kdom->pinned_parent && i < S390_KVM_PIN_HOT; i++)
+		kdom->parent_hot[i].gfn = S390_KVM_NO_GFN;
 	refcount_set(&kdom->users, 1);
 	mutex_init(&kdom->lock);
 	INIT_HLIST_NODE(&kdom->hnode);
 
-	rc = s390_shadow_init(&kdom->shadow, &s390_kvm_iommu_shadow_ops, kdom);
+	rc = s390_shadow_init(&kdom->shadow, kdom);
 	if (rc)
 		goto out_free;
 	kdom->shadow.max_visit = S390_KVM_RPCIT_CHUNK_VISIT;
@@ -1453,6 +1691,7 @@ s390_kvm_iommu_domain_alloc(struct device *dev, u32 flags,
 		rc = -ENOMEM;
 		goto out_shadow;
 	}
+	kdom->ctrs = s390_iommu_domain_ctrs(kdom->domain);
 	kdom->domain->geometry.aperture_start = zdev->start_dma;
 	kdom->domain->geometry.aperture_end = zdev->end_dma;
 	kdom->source_task = get_task_struct(current->group_leader);

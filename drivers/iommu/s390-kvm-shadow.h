@@ -4,8 +4,7 @@
  *
  * API summary (details in the kernel-doc of s390-kvm-shadow.c):
  *
- *   int  s390_shadow_init(struct s390_shadow *sh,
- *                         const struct s390_shadow_ops *ops, void *priv);
+ *   int  s390_shadow_init(struct s390_shadow *sh, void *priv);
  *          Allocate the shadow root (a hardware region-third table, all
  *          entries invalid) and scratch buffers.  No guest IOTA yet.
  *          Register s390_shadow_root_phys(sh) | ZPCI_IOTA_RTTO_FLAG as IOAT.
@@ -54,50 +53,114 @@
  *   range to the whole segment/region of a shadow table that was unlinked.
  *
  * The engine contains no KVM or zPCI types: guest memory access, pinning
- * and table memory are reached through struct s390_shadow_ops, so the same
- * file also builds host-native under tools/testing/s390-kvm-shadow/.
+ * and table memory are functions with fixed names that its user defines
+ * (s390_shadow_read_guest() etc. below), so the same file also builds
+ * host-native under tools/testing/s390-kvm-shadow/ against a fake guest.
  */
 #ifndef _S390_KVM_SHADOW_H
 #define _S390_KVM_SHADOW_H
 
 #include <linux/types.h>
 
-/**
- * struct s390_shadow_ops - services the shadow engine needs from its user
- * @read: copy @len bytes of guest memory at guest-physical @gpa to @buf.
- *	Returns 0 or -EFAULT if any byte is not backed by guest RAM.  May sleep.
- * @pin: pin the 4 KiB guest page at @gpa (writable unless @write is false)
- *	and charge it; store its host physical address in @hpa.  Returns 0,
- *	-EFAULT (not guest RAM) or -ENOMEM (limit or memory exhausted).
- *	May sleep.
- * @unpin: uncharge and unpin a page returned by @pin; @dirty is true when
- *	the device could write it.  May sleep.
- * @alloc_table: allocate a 16 KiB, 16 KiB aligned region/segment table
- *	(contents undefined).  Returns NULL on failure.  May sleep.
- * @free_table: free a table from @alloc_table.
- * @alloc_pt: allocate a 4 KiB, 4 KiB aligned shadow page table (first
- *	2 KiB: 256 hardware PTEs, second 2 KiB: engine bookkeeping).
- *	Returns NULL on failure.  May sleep.
- * @free_pt: free a table from @alloc_pt.
- * @virt_to_phys: physical (device visible) address of a table.
- * @phys_to_virt: inverse of @virt_to_phys.
- * @realloc: kvrealloc()-like: resize @p (NULL: allocate) to @size bytes,
- *	keeping the contents; NULL on failure with @p untouched.  May sleep.
- * @free: free memory from @realloc (NULL is allowed).
+/*
+ * Services the engine's user provides.
+ *
+ * The engine calls these functions by name (link-level binding, no
+ * function pointers); exactly one user defines them: the KVM zPCI IOMMU
+ * driver (s390-kvm-iommu.c) in the kernel, the fake guest of
+ * tools/testing/s390-kvm-shadow/ in the host-native tests.  @priv is the
+ * pointer given to s390_shadow_init().  The engine calls them with the
+ * caller's shadow mutex held.  Address translation of shadow tables uses
+ * virt_to_phys()/phys_to_virt(), the deferred release list kvrealloc()
+ * and kvfree().
  */
-struct s390_shadow_ops {
-	int (*read)(void *priv, u64 gpa, void *buf, size_t len);
-	int (*pin)(void *priv, u64 gpa, bool write, u64 *hpa);
-	void (*unpin)(void *priv, u64 hpa, bool dirty);
-	u64 *(*alloc_table)(void *priv);
-	void (*free_table)(void *priv, u64 *table);
-	u64 *(*alloc_pt)(void *priv);
-	void (*free_pt)(void *priv, u64 *pt);
-	u64 (*virt_to_phys)(void *priv, void *virt);
-	void *(*phys_to_virt)(void *priv, u64 phys);
-	void *(*realloc)(void *priv, void *p, size_t size);
-	void (*free)(void *priv, void *p);
-};
+
+/**
+ * s390_shadow_read_guest() - copy guest memory
+ * @priv: the user's context (s390_shadow_init())
+ * @gpa: guest-physical address of the first byte
+ * @buf: destination
+ * @len: number of bytes
+ *
+ * Copies @len bytes of guest memory at @gpa to @buf (guest I/O translation
+ * table slices, at most 16 KiB).
+ *
+ * Context: Process context.  May sleep.
+ * Return: 0, or -EFAULT if any byte is not backed by guest RAM.
+ */
+int s390_shadow_read_guest(void *priv, u64 gpa, void *buf, size_t len);
+
+/**
+ * s390_shadow_pin_frame() - pin one guest page for device access
+ * @priv: the user's context (s390_shadow_init())
+ * @gpa: guest-physical address of the 4 KiB page (page aligned)
+ * @write: the device may write the page (else read-only access)
+ * @hpa: output, host physical address of the pinned page
+ *
+ * Pins the page backing @gpa (writable if @write) and charges it; the pin
+ * is dropped by one s390_shadow_unpin_frame() call.
+ *
+ * Context: Process context.  May sleep.
+ * Return: 0; -EFAULT if @gpa is not guest RAM; -ENOMEM if the pin limit or
+ * memory is exhausted; -EBUSY or -EAGAIN for a transient failure (the
+ * engine stops the walk so that the caller retries).
+ */
+int s390_shadow_pin_frame(void *priv, u64 gpa, bool write, u64 *hpa);
+
+/**
+ * s390_shadow_unpin_frame() - drop a pin taken by s390_shadow_pin_frame()
+ * @priv: the user's context (s390_shadow_init())
+ * @hpa: host physical address returned by s390_shadow_pin_frame()
+ * @dirty: the pin was writable, so the device may have written the page
+ *
+ * Uncharges and unpins the page.
+ *
+ * Context: Process context.  May sleep.
+ */
+void s390_shadow_unpin_frame(void *priv, u64 hpa, bool dirty);
+
+/**
+ * s390_shadow_alloc_table() - allocate a shadow region/segment table
+ * @priv: the user's context (s390_shadow_init())
+ *
+ * Allocates 16 KiB, 16 KiB aligned, reachable by the device at its
+ * virt_to_phys() address (the engine initializes the contents).
+ *
+ * Context: Process context.  May sleep.
+ * Return: the table, or NULL on failure.
+ */
+u64 *s390_shadow_alloc_table(void *priv);
+
+/**
+ * s390_shadow_free_table() - free a table from s390_shadow_alloc_table()
+ * @priv: the user's context (s390_shadow_init())
+ * @table: the table (the device no longer reaches it)
+ *
+ * Context: Process context.  May sleep.
+ */
+void s390_shadow_free_table(void *priv, u64 *table);
+
+/**
+ * s390_shadow_alloc_pt() - allocate a shadow page table
+ * @priv: the user's context (s390_shadow_init())
+ *
+ * Allocates 4 KiB, 4 KiB aligned, reachable by the device at its
+ * virt_to_phys() address: the first 2 KiB hold the 256 hardware PTEs, the
+ * second 2 KiB the engine's bookkeeping (the engine initializes both).
+ *
+ * Context: Process context.  May sleep.
+ * Return: the page table, or NULL on failure.
+ */
+u64 *s390_shadow_alloc_pt(void *priv);
+
+/**
+ * s390_shadow_free_pt() - free a page table from s390_shadow_alloc_pt()
+ * @priv: the user's context (s390_shadow_init())
+ * @pt: the page table (the device no longer reaches it)
+ *
+ * Context: Process context.  May sleep.
+ */
+void s390_shadow_free_pt(void *priv, u64 *pt);
 
 /**
  * struct s390_shadow_result - what one refresh/set_iota call changed
@@ -110,7 +173,7 @@ struct s390_shadow_ops {
  * @pinned: guest pages pinned by this call
  * @unpinned: guest pages whose unpin this call queued for release
  * @visited: guest table entries examined (all levels)
- * @reads: calls of ops->read
+ * @reads: calls of s390_shadow_read_guest()
  * @next: s390_shadow_refresh(): first IOVA not processed yet (page
  *	aligned); the resume point after -EAGAIN or -EBUSY
  * @nomem: s390_shadow_refresh() met -ENOMEM (pin or allocation) in this
@@ -132,8 +195,7 @@ struct s390_shadow_result {
 
 /**
  * struct s390_shadow - shadow of one guest I/O translation table
- * @ops: services, see struct s390_shadow_ops
- * @priv: first argument of every @ops call
+ * @priv: first argument of every call of the user's services
  * @root: shadow region-third table (hardware format, 2048 entries)
  * @iota: guest IOTA as set by s390_shadow_set_iota() (0: none)
  * @has_iota: @iota designates a guest table
@@ -144,6 +206,8 @@ struct s390_shadow_result {
  * @gather: deferred releases (encoded address | type)
  * @nr_gather: used entries in @gather
  * @max_gather: capacity of @gather
+ * @nr_ste: per root entry: valid entries of the shadow segment table it
+ *	links (0 when the root entry is invalid); 2048 counts
  * @nr_pinned: guest pages pinned now (mapped and pending release)
  * @nr_tables: shadow region/segment tables allocated, root included
  *	(linked or pending release; scratch buffers not counted)
@@ -153,7 +217,6 @@ struct s390_shadow_result {
  *	s390_shadow_init(), which clears it
  */
 struct s390_shadow {
-	const struct s390_shadow_ops *ops;
 	void *priv;
 	u64 *root;
 	u64 iota;
@@ -165,14 +228,14 @@ struct s390_shadow {
 	u64 *gather;
 	unsigned long nr_gather;
 	unsigned long max_gather;
+	u16 *nr_ste;
 	unsigned long nr_pinned;
 	unsigned long nr_tables;
 	unsigned long nr_pts;
 	unsigned long max_visit;
 };
 
-int s390_shadow_init(struct s390_shadow *sh, const struct s390_shadow_ops *ops,
-		     void *priv);
+int s390_shadow_init(struct s390_shadow *sh, void *priv);
 void s390_shadow_destroy(struct s390_shadow *sh);
 int s390_shadow_set_iota(struct s390_shadow *sh, u64 iota,
 			 struct s390_shadow_result *res);

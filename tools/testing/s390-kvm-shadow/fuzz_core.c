@@ -177,7 +177,7 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 	if (!fg.ram && fg_init(&fg, FZ_RAM))
 		abort();
 	fg_recycle(&fg);
-	if (s390_shadow_init(&sh, &fake_ops, &fg))
+	if (s390_shadow_init(&sh, &fg))
 		abort();
 	iota = fg_new_root(&fg, dts[fz_get(&f, 1) & 3]);
 	if (s390_shadow_set_iota(&sh, iota, &res))

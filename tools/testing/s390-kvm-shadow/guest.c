@@ -7,17 +7,26 @@
 #include <string.h>
 #include <errno.h>
 #include <endian.h>
+#include <linux/slab.h>
 #include "guest.h"
+
+/*
+ * The fake guest whose release-list allocations fail (fail_realloc_in): the
+ * engine's kvrealloc() carries no context, so it is the one initialized or
+ * called through the engine's services last.
+ */
+static struct fake_guest *fg_active;
 
 static u64 *ptr_of(u64 phys)
 {
 	return (u64 *)(uintptr_t)phys;
 }
 
-static int fo_read(void *priv, u64 gpa, void *buf, size_t len)
+int s390_shadow_read_guest(void *priv, u64 gpa, void *buf, size_t len)
 {
 	struct fake_guest *fg = priv;
 
+	fg_active = fg;
 	fg->read_calls++;
 	if (gpa >= fg->size || len > fg->size - gpa)
 		return -EFAULT;
@@ -25,11 +34,12 @@ static int fo_read(void *priv, u64 gpa, void *buf, size_t len)
 	return 0;
 }
 
-static int fo_pin(void *priv, u64 gpa, bool write, u64 *hpa)
+int s390_shadow_pin_frame(void *priv, u64 gpa, bool write, u64 *hpa)
 {
 	struct fake_guest *fg = priv;
 	u64 pfn = gpa / G_PAGE;
 
+	fg_active = fg;
 	fg->pin_calls++;
 	if (fg->fail_pin_in > 0 && --fg->fail_pin_in == 0)
 		return fg->fail_pin_rc;
@@ -49,12 +59,13 @@ static int fo_pin(void *priv, u64 gpa, bool write, u64 *hpa)
 	return 0;
 }
 
-static void fo_unpin(void *priv, u64 hpa, bool dirty)
+void s390_shadow_unpin_frame(void *priv, u64 hpa, bool dirty)
 {
 	struct fake_guest *fg = priv;
 	u64 base = (u64)(uintptr_t)fg->ram;
 	u64 pfn;
 
+	fg_active = fg;
 	fg->unpin_calls++;
 	if (fg->trivial_pin)
 		return;
@@ -94,11 +105,12 @@ static bool inject(long *ctr)
 	return false;
 }
 
-static u64 *fo_alloc_table(void *priv)
+u64 *s390_shadow_alloc_table(void *priv)
 {
 	struct fake_guest *fg = priv;
 	void *p;
 
+	fg_active = fg;
 	if (inject(&fg->fail_table_in))
 		return NULL;
 	p = aligned_alloc(16384, 16384);
@@ -109,21 +121,23 @@ static u64 *fo_alloc_table(void *priv)
 	return p;
 }
 
-static void fo_free_table(void *priv, u64 *table)
+void s390_shadow_free_table(void *priv, u64 *table)
 {
 	struct fake_guest *fg = priv;
 
+	fg_active = fg;
 	if ((uintptr_t)table & 16383)
 		fg->errors++;
 	fg->tables_live--;
 	free(table);
 }
 
-static u64 *fo_alloc_pt(void *priv)
+u64 *s390_shadow_alloc_pt(void *priv)
 {
 	struct fake_guest *fg = priv;
 	void *p;
 
+	fg_active = fg;
 	if (inject(&fg->fail_pt_in))
 		return NULL;
 	p = aligned_alloc(4096, 4096);
@@ -134,54 +148,28 @@ static u64 *fo_alloc_pt(void *priv)
 	return p;
 }
 
-static void fo_free_pt(void *priv, u64 *pt)
+void s390_shadow_free_pt(void *priv, u64 *pt)
 {
 	struct fake_guest *fg = priv;
 
+	fg_active = fg;
 	fg->pts_live--;
 	free(pt);
 }
 
-static u64 fo_virt_to_phys(void *priv, void *virt)
+/* The engine's kvrealloc()/kvfree() (shim/linux/slab.h) */
+void *kvrealloc(const void *p, size_t size, gfp_t flags)
 {
-	(void)priv;
-	return (u64)(uintptr_t)virt;
-}
-
-static void *fo_phys_to_virt(void *priv, u64 phys)
-{
-	(void)priv;
-	return ptr_of(phys);
-}
-
-static void *fo_realloc(void *priv, void *p, size_t size)
-{
-	struct fake_guest *fg = priv;
-
-	if (inject(&fg->fail_realloc_in))
+	(void)flags;
+	if (fg_active && inject(&fg_active->fail_realloc_in))
 		return NULL;
-	return realloc(p, size);
+	return realloc((void *)p, size);
 }
 
-static void fo_free(void *priv, void *p)
+void kvfree(const void *p)
 {
-	(void)priv;
-	free(p);
+	free((void *)p);
 }
-
-const struct s390_shadow_ops fake_ops = {
-	.read = fo_read,
-	.pin = fo_pin,
-	.unpin = fo_unpin,
-	.alloc_table = fo_alloc_table,
-	.free_table = fo_free_table,
-	.alloc_pt = fo_alloc_pt,
-	.free_pt = fo_free_pt,
-	.virt_to_phys = fo_virt_to_phys,
-	.phys_to_virt = fo_phys_to_virt,
-	.realloc = fo_realloc,
-	.free = fo_free,
-};
 
 int fg_init(struct fake_guest *fg, u64 size)
 {
@@ -199,6 +187,7 @@ int fg_init(struct fake_guest *fg, u64 size)
 	fg->data_end = size / 4 * 3;
 	fg->table_next = fg->data_end;
 	fg->pin_limit = -1;
+	fg_active = fg;
 	return 0;
 }
 
@@ -222,6 +211,7 @@ void fg_recycle(struct fake_guest *fg)
 	fg->data_end = keep.data_end;
 	fg->table_next = fg->data_end;
 	fg->pin_limit = -1;
+	fg_active = fg;
 }
 
 void fg_destroy(struct fake_guest *fg)
@@ -232,6 +222,8 @@ void fg_destroy(struct fake_guest *fg)
 	free(fg->chk_cnt);
 	free(fg->chk_wcnt);
 	memset(fg, 0, sizeof(*fg));
+	if (fg_active == fg)
+		fg_active = NULL;
 }
 
 void fg_reset_tables(struct fake_guest *fg)
@@ -448,12 +440,53 @@ static bool pt_empty(const u64 *pt)
 	return true;
 }
 
+/*
+ * The engine's bookkeeping in the second half of a shadow page table: slot
+ * k (pt[256 + k]) holds the guest PTE value shadow PTE k was built from, 0
+ * for an invalid PTE; bit 10 of slots 0..8 is the table's valid count.
+ * Check both against the hardware PTEs.
+ */
+static int check_pt_books(const u64 *pt)
+{
+	const u64 *seen = pt + 256;
+	unsigned int k, nr = 0, valid = 0;
+
+	for (k = 0; k < 9; k++)
+		nr |= (seen[k] & ZPCI_PTE_INVALID ? 1U : 0U) << k;
+	for (k = 0; k < 256; k++) {
+		u64 v = seen[k] & ~(u64)ZPCI_PTE_INVALID;
+
+		if (pt[k] & ZPCI_PTE_INVALID) {
+			if (v) {
+				fprintf(stderr, "invalid shadow PTE %u has seen value %#llx\n",
+					k, (unsigned long long)v);
+				return -1;
+			}
+			continue;
+		}
+		valid++;
+		if (!v || (v & ZPCI_TABLE_PROT_MASK) != (pt[k] & ZPCI_TABLE_PROT_MASK)) {
+			fprintf(stderr, "shadow PTE %u %#llx built from seen value %#llx\n",
+				k, (unsigned long long)pt[k], (unsigned long long)v);
+			return -1;
+		}
+	}
+	if (nr != valid) {
+		fprintf(stderr, "shadow page table: valid count %u, %u valid PTEs\n",
+			nr, valid);
+		return -1;
+	}
+	return 0;
+}
+
 /* count the valid PTEs of @pt into the per-page counts */
 static int count_pt(struct fake_guest *fg, const u64 *pt, u32 *cnt, u32 *wcnt)
 {
 	u64 base = (u64)(uintptr_t)fg->ram;
 	int k;
 
+	if (check_pt_books(pt))
+		return -1;
 	for (k = 0; k < 256; k++) {
 		u64 hpa = pt[k] & ZPCI_PTE_ADDR_MASK;
 
@@ -470,10 +503,14 @@ static int count_pt(struct fake_guest *fg, const u64 *pt, u32 *cnt, u32 *wcnt)
 	return 0;
 }
 
-/* a segment table's page tables; @linked: it is reachable from the root */
+/*
+ * a segment table's page tables; @linked: it is reachable from the root, and
+ * @nr_ste is the engine's count of its valid entries
+ */
 static int count_st(struct fake_guest *fg, const u64 *st, bool linked,
-		    unsigned long *pts, u32 *cnt, u32 *wcnt)
+		    unsigned int nr_ste, unsigned long *pts, u32 *cnt, u32 *wcnt)
 {
+	unsigned int valid = 0;
 	bool any = false;
 	int j;
 
@@ -483,6 +520,7 @@ static int count_st(struct fake_guest *fg, const u64 *st, bool linked,
 		if (st[j] & ZPCI_TABLE_INVALID)
 			continue;
 		any = true;
+		valid++;
 		pt = ptr_of(st[j] & ZPCI_STE_ADDR_MASK);
 		(*pts)++;
 		if (linked && pt_empty(pt)) {
@@ -494,6 +532,11 @@ static int count_st(struct fake_guest *fg, const u64 *st, bool linked,
 	}
 	if (linked && !any) {
 		fprintf(stderr, "linked shadow segment table without a valid entry\n");
+		return -1;
+	}
+	if (linked && valid != nr_ste) {
+		fprintf(stderr, "shadow segment table: count %u, %u valid entries\n",
+			nr_ste, valid);
 		return -1;
 	}
 	return 0;
@@ -509,11 +552,17 @@ int shadow_check(struct fake_guest *fg, struct s390_shadow *sh)
 	memset(cnt, 0, npages * sizeof(u32));
 	memset(wcnt, 0, npages * sizeof(u32));
 	for (i = 0; i < 2048; i++) {
-		if (sh->root[i] & ZPCI_TABLE_INVALID)
+		if (sh->root[i] & ZPCI_TABLE_INVALID) {
+			if (sh->nr_ste[i]) {
+				fprintf(stderr, "invalid root entry %lu: count %u\n",
+					i, sh->nr_ste[i]);
+				goto out;
+			}
 			continue;
+		}
 		tables++;
 		if (count_st(fg, ptr_of(sh->root[i] & ZPCI_RTE_ADDR_MASK), true,
-			     &pts, cnt, wcnt))
+			     sh->nr_ste[i], &pts, cnt, wcnt))
 			goto out;
 	}
 	for (i = 0; i < sh->nr_gather; i++) {
@@ -537,7 +586,7 @@ int shadow_check(struct fake_guest *fg, struct s390_shadow *sh)
 			break;
 		default:
 			tables++;
-			if (count_st(fg, ptr_of(a), false, &pts, cnt, wcnt))
+			if (count_st(fg, ptr_of(a), false, 0, &pts, cnt, wcnt))
 				goto out;
 			break;
 		}

@@ -33,14 +33,16 @@ struct fake_guest {
 	long fail_realloc_in;
 	long fail_pin_in;	/* fail the n-th next pin with fail_pin_rc */
 	int fail_pin_rc;
-	long errors;		/* accounting violations seen by the ops */
+	long errors;		/* accounting violations seen by the services */
 	bool trivial_pin;	/* bench: no accounting */
 	u64 dirty_lo, dirty_hi;	/* RAM written since init/recycle: [lo, hi) */
 	u32 *chk_cnt, *chk_wcnt;	/* scratch of shadow_check() */
 };
 
-extern const struct s390_shadow_ops fake_ops;
-
+/*
+ * guest.c defines the engine's services (s390_shadow_read_guest() etc.);
+ * the shadow's @priv is the struct fake_guest.
+ */
 int fg_init(struct fake_guest *fg, u64 size);
 void fg_destroy(struct fake_guest *fg);
 /* back to the state right after fg_init(), keeping the buffers */
@@ -77,8 +79,13 @@ unsigned long shadow_count_valid(struct s390_shadow *sh);
  * nr_pts/nr_tables equal the linked tables plus those queued for release,
  * the fake's live table counts match (plus the scratch buffers), every
  * page's pin count equals the valid shadow PTEs mapping it plus its queued
- * unpins (so no shadow PTE maps a frame that is not pinned), and no linked
- * page/segment table is without a valid entry.  Returns 0 or -1 after
+ * unpins (so no shadow PTE maps a frame that is not pinned), no linked
+ * page/segment table is without a valid entry, and the engine's
+ * bookkeeping matches the tables: every page table's valid count (linked
+ * or queued) equals its valid PTEs, its seen slots are 0 exactly for the
+ * invalid PTEs and carry the protection of the valid ones, and sh->nr_ste
+ * equals the valid entries of every linked segment table (0 for an
+ * invalid root entry).  Returns 0 or -1 after
  * printing what differs.
  */
 int shadow_check(struct fake_guest *fg, struct s390_shadow *sh);

@@ -60,7 +60,7 @@ static void env_init_ram(struct env *e, int dt, u64 ram)
 
 	if (fg_init(&e->fg, ram))
 		abort();
-	CHECK_EQ(s390_shadow_init(&e->sh, &fake_ops, &e->fg), 0);
+	CHECK_EQ(s390_shadow_init(&e->sh, &e->fg), 0);
 	e->iota = fg_new_root(&e->fg, dt);
 	CHECK_EQ(s390_shadow_set_iota(&e->sh, e->iota, &r), 0);
 	CHECK(!r.changed);
@@ -159,7 +159,7 @@ static void t_init_destroy(void)
 			fg.fail_pt_in = 1;
 		else
 			fg.fail_realloc_in = 1;
-		CHECK_EQ(s390_shadow_init(&sh, &fake_ops, &fg), -ENOMEM);
+		CHECK_EQ(s390_shadow_init(&sh, &fg), -ENOMEM);
 		CHECK_EQ(fg.tables_live, 0);
 		CHECK_EQ(fg.pts_live, 0);
 		s390_shadow_destroy(&sh);	/* harmless after failed init */

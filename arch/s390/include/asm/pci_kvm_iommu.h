@@ -10,6 +10,7 @@
 #include <linux/types.h>
 
 struct file;
+struct gfn_to_hva_cache;
 struct kvm;
 struct module;
 struct zpci_dev;
@@ -22,8 +23,11 @@ struct s390_kvm_iommu_domain;
  * @get_kvm_file: the VM of a KVM VM file with a reference taken, or
  *	ERR_PTR(-EBADF) when @file is not one
  * @put_kvm: drop a reference from @get_kvm_file
- * @read_guest: copy guest memory through the VM's memslots; 0 or an errno.
- *	Caller holds kvm->srcu.
+ * @read_guest_cached: copy guest memory through the VM's memslots (0 or an
+ *	errno), through @ghc, a cache of one guest
+ *	page's HVA: (re)initialized for the page of @gpa when @ghc->len is 0,
+ *	when it holds another page or the memslots changed; a read that
+ *	crosses a page is done uncached. Caller holds kvm->srcu.
  * @gpa_to_hva: the HVA of a guest frame and whether its memslot is
  *	writable, or a KVM error HVA. Caller holds kvm->srcu.
  * @vfio_kvm: the VM vfio associated @zdev with (KVM_DEV_VFIO_FILE_ADD
@@ -35,8 +39,8 @@ struct s390_kvm_iommu_kvm_ops {
 	struct module *owner;
 	struct kvm *(*get_kvm_file)(struct file *file);
 	void (*put_kvm)(struct kvm *kvm);
-	int (*read_guest)(struct kvm *kvm, u64 gpa, void *data,
-			  unsigned long len);
+	int (*read_guest_cached)(struct kvm *kvm, struct gfn_to_hva_cache *ghc,
+				 u64 gpa, void *data, unsigned long len);
 	unsigned long (*gpa_to_hva)(struct kvm *kvm, u64 gpa, bool *writable);
 	struct kvm *(*vfio_kvm)(struct zpci_dev *zdev);
 	bool (*is_protected)(struct kvm *kvm);

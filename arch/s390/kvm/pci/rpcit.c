@@ -95,10 +95,24 @@ static struct kvm *kvm_s390_rpcit_get_kvm_file(struct file *file)
 	return kvm;
 }
 
-static int kvm_s390_rpcit_read_guest(struct kvm *kvm, u64 gpa, void *data,
-				     unsigned long len)
+static int kvm_s390_rpcit_read_guest_cached(struct kvm *kvm,
+					    struct gfn_to_hva_cache *ghc,
+					    u64 gpa, void *data,
+					    unsigned long len)
 {
-	return kvm_read_guest(kvm, gpa, data, len);
+	u64 page = gpa & PAGE_MASK;
+
+	if (offset_in_page(gpa) + len > PAGE_SIZE)
+		return kvm_read_guest(kvm, gpa, data, len);
+	if (!ghc->len || ghc->gpa != page) {
+		if (kvm_gfn_to_hva_cache_init(kvm, ghc, page, PAGE_SIZE)) {
+			/* an error leaves ghc->gpa stale: never reuse it */
+			ghc->len = 0;
+			return -EFAULT;
+		}
+	}
+	return kvm_read_guest_offset_cached(kvm, ghc, data,
+					    offset_in_page(gpa), len);
 }
 
 static unsigned long kvm_s390_rpcit_gpa_to_hva(struct kvm *kvm, u64 gpa,
@@ -130,7 +144,7 @@ static const struct s390_kvm_iommu_kvm_ops kvm_s390_rpcit_kvm_ops = {
 	.owner		= THIS_MODULE,
 	.get_kvm_file	= kvm_s390_rpcit_get_kvm_file,
 	.put_kvm	= kvm_put_kvm,
-	.read_guest	= kvm_s390_rpcit_read_guest,
+	.read_guest_cached = kvm_s390_rpcit_read_guest_cached,
 	.gpa_to_hva	= kvm_s390_rpcit_gpa_to_hva,
 	.vfio_kvm	= kvm_s390_rpcit_vfio_kvm,
 	.is_protected	= kvm_s390_rpcit_is_protected,

@@ -9,4 +9,5 @@
 	__a op __b ? __a : __b; })
 #define min(a, b)	__shim_cmp(a, b, <)
 #define max(a, b)	__shim_cmp(a, b, >)
+#define min_t(type, a, b)	__shim_cmp((type)(a), (type)(b), <)
 #endif
