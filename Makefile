@@ -9,8 +9,9 @@
 #   make replay  replay TRACE= (default the shipped guest trace) through the
 #                in-kernel RPCIT path, checking the shadow after every RPCIT
 #                (MODE=on-demand, the default, or MODE=pinned-parent)
-#   make bench   TRACE= through the in-kernel and the userspace path (table)
-#                (BENCH=1 or make bench-nodebug: on a kernel without lock debugging)
+#   make bench   TRACE= through the userspace path, on-demand, pinned-parent and
+#                direct map: instructions per RPCIT (icount, kernel without lock
+#                debugging; DEBUG=1: the test kernel, ICOUNT=0: wall time)
 #
 # KERNEL_SRC=<tarball or dir> overrides the base tree (default linux-source-6.12).
 # Everything generated lives in build/ (git-ignored).
@@ -65,13 +66,12 @@ run-check: initramfs
 replay: selftests
 	@TRACE="$(TRACE)" MODE="$(MODE)" $(H)/replay.sh replay
 
-# BENCH=1: boot a kernel without lock/RCU debugging (build/out-bench,
-# harness/kernel.config + harness/bench.config) instead of the test kernel
+# Default: a kernel without lock/RCU debugging (build/out-bench,
+# harness/kernel.config + harness/bench.config) under -icount shift=0
 bench: selftests
-	@BENCH="$(BENCH)" TRACE="$(TRACE)" $(H)/replay.sh bench
+	@DEBUG="$(DEBUG)" ICOUNT="$(ICOUNT)" TRACE="$(TRACE)" $(H)/replay.sh bench
 
-bench-nodebug: selftests
-	@BENCH=1 TRACE="$(TRACE)" $(H)/replay.sh bench
+bench-nodebug: bench
 
 # Interactive shell in the emulated host (Ctrl-a x quits)
 shell: initramfs

@@ -6,13 +6,16 @@
 # run zpci_rpcit_replay (exit status = its verdict) or zpci_rpcit_bench
 # (prints a table, never fails on time; the host-native engine benchmarks of
 # tools/testing/s390-kvm-shadow are printed first).
-# Usage: replay.sh replay|bench   (TRACE=, MEM=, TEST_TIMEOUT=, MODE=)
+# Usage: replay.sh replay|bench   (TRACE=, MEM=, TEST_TIMEOUT=, MODE=,
+#        ENGINE_BENCH=0: bench without the host-native engine part)
 # MODE=on-demand (default) | pinned-parent (replay only): the nested hwpts'
 # mode, passed to zpci_rpcit_replay as zpci.replay_mode= on the kernel
 # command line; pinned-parent logs are build/logs/run-replay-pinned-parent.*
-# BENCH=1 (make bench BENCH=1 / make bench-nodebug): bench only, on a kernel
-# without the lock/RCU debugging (harness/kernel.config + harness/bench.config,
-# built into build/out-bench); logs build/logs/run-bench-nodebug.*
+# make bench: on a kernel without the lock/RCU debugging (harness/kernel.config
+# + harness/bench.config, built into build/out-bench; logs
+# build/logs/run-bench-nodebug.*) under -icount shift=0 (the emulated clock
+# counts instructions: figures in instructions, deterministic).
+# DEBUG=1: the test kernel (build/out) instead; ICOUNT=0: wall time (ns).
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
@@ -30,7 +33,7 @@ esac
 [ -x "$B/selftests/$prog" ] || { echo "$what: ERROR: build/selftests/$prog missing (failed to build?)"; exit 1; }
 "$TOP/harness/mkinitramfs.sh" || exit 1
 nf=$(cat "$B/initramfs.funcs" 2>/dev/null || echo 1)
-if [ "$what" = bench ]; then
+if [ "$what" = bench ] && [ "${ENGINE_BENCH:-1}" = 1 ]; then
 	echo "=== engine alone, host-native (make -C tools/testing/s390-kvm-shadow bench) ==="
 	make -s -C "$TOP/tools/testing/s390-kvm-shadow" bench 2>&1 || echo "bench: host-native engine bench failed"
 	echo
@@ -45,9 +48,18 @@ if [ "$what" = replay ]; then
 	fi
 	echo "replay: mode $MODE"
 elif [ "$MODE" != on-demand ]; then
-	echo "bench: note: MODE=$MODE ignored (the bench compares the on-demand in-kernel path with the userspace path)"
+	echo "bench: note: MODE=$MODE ignored (the bench runs every configuration)"
 fi
-if [ "$what" = bench ] && [ "${BENCH:-0}" = 1 ]; then
+if [ "$what" = bench ]; then
+	export ICOUNT=${ICOUNT:-1}
+	if [ "$ICOUNT" = 1 ]; then
+		export KERNEL_CMDLINE="${KERNEL_CMDLINE:-} zpci.bench_unit=insn"
+		# one vCPU of the emulated host: icount runs one TCG thread anyway
+		export SMP=${SMP:-1}
+	fi
+	echo "bench: clock $([ "$ICOUNT" = 1 ] && echo "icount (1 ns = 1 instruction)" || echo "wall time (TCG)")"
+fi
+if [ "$what" = bench ] && [ "${DEBUG:-0}" != 1 ]; then
 	echo "=== bench kernel: no lock debugging (build/out-bench, harness/bench.config) ==="
 	mkdir -p "$B/logs"
 	if KOUT=$B/out-bench EXTRA_FRAGMENT=$TOP/harness/bench.config "$TOP/harness/build-kernel.sh" all \

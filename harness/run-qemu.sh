@@ -44,7 +44,11 @@ INITRD=$BOOT_INITRD
 # others get small scratch images (vfio1, vfio2, ...)
 NF=${ZPCI_FUNCS:-$(cat "$B/initramfs.funcs" 2>/dev/null || echo 1)}
 [ -n "${ZPCI_FUNCS:-}" ] || [ "$NF" -ge 2 ] || NF=2
-QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg -smp ${SMP:-2} -m ${MEM:-5120}
+# ICOUNT=1: the emulated clock counts executed instructions (1 ns each),
+# deterministic figures for make bench
+ICOUNT_ARGS=()
+[ "${ICOUNT:-0}" = 1 ] && ICOUNT_ARGS=(-icount shift=0,align=off,sleep=off)
+QEMU=(qemu-system-s390x -M s390-ccw-virtio -accel tcg "${ICOUNT_ARGS[@]}" -smp ${SMP:-2} -m ${MEM:-5120}
       -nographic -no-reboot -net none -action panic=exit-failure
       -kernel "$KERNEL" -initrd "$INITRD"
       -append "console=ttysclp0 panic=-1 zpci.mode=$mode zpci.test_timeout=$TEST_TMO ${KERNEL_CMDLINE:-}"

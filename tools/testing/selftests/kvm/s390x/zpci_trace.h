@@ -260,4 +260,39 @@ long zrep_shadow(struct zrep_fn *f, uint64_t start, uint64_t last,
 		 uint64_t **iova, uint64_t **hpa, uint8_t **ro, long *pinned);
 long zrep_host_rpcits(struct zrep *rep);
 
+/*
+ * Batches of RPCITs served by one KVM_RUN (KVM_S390_TEST_INTERCEPT_BATCH):
+ * the in-kernel handler is timed without a syscall per RPCIT, while an
+ * RPCIT the kernel leaves to userspace still exits, is handled there (the
+ * userspace path, or the VMM completing a hand-over) and re-enters, as a
+ * VMM does. A trace record joins a batch only if running it after the
+ * guest writes of the later members cannot change its outcome: no member
+ * of the same function covers an IOVA the record writes (its range and its
+ * upper-level invalidations), and a global refresh is batched with nothing.
+ */
+#define ZREP_BATCH_MAX	512
+
+struct zrep_batch {
+	uint32_t n;
+	const struct ztr_rec *rec[ZREP_BATCH_MAX];
+	struct kvm_s390_test_intercept_entry e[ZREP_BATCH_MAX];
+	struct zrep_res res[ZREP_BATCH_MAX];
+	/*
+	 * per RPCIT, ns: the kernel's time for an entry handled in the kernel
+	 * (load to end of handling, retries included); for one that exited,
+	 * from the KVM_RUN that reached it to the end of its userspace handler
+	 */
+	uint64_t ns[ZREP_BATCH_MAX];
+	uint64_t total_ns;	/* first KVM_RUN to the return of the last */
+	long run_calls;		/* KVM_RUN calls */
+};
+
+bool zrep_batch_fits(const struct zrep_batch *b, const struct ztrace *t,
+		     const struct ztr_rec *r);
+void zrep_batch_add(struct zrep_batch *b, const struct ztr_rec *r);
+/* 0, or -errno when the batch could not be run (results then incomplete) */
+int zrep_batch_run(struct zrep *rep, struct zrep_batch *b);
+/* npages fresh guest frames (naturally aligned, contiguous), 0 if none left */
+uint64_t zgt_alloc_frames(struct zgt_alloc *a, uint64_t npages);
+
 #endif

@@ -431,6 +431,11 @@ static uint64_t ga_get(struct zgt_alloc *a, uint64_t npages)
 	return 0;
 }
 
+uint64_t zgt_alloc_frames(struct zgt_alloc *a, uint64_t npages)
+{
+	return ga_get(a, npages);
+}
+
 static uint64_t *gpa_ptr(struct zgt *g, uint64_t gpa)
 {
 	return (uint64_t *)zvm_ptr(g->a->vm, gpa);
@@ -1505,4 +1510,154 @@ long zrep_host_rpcits(struct zrep *rep)
 		total += v;
 	}
 	return total;
+}
+
+/* ---- batches of RPCITs served by one KVM_RUN */
+
+static bool zb_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return alen && blen && a <= b + (blen - 1) && b <= a + (alen - 1);
+}
+
+bool zrep_batch_fits(const struct zrep_batch *b, const struct ztrace *t,
+		     const struct ztr_rec *r)
+{
+	const struct ztr_rec *m;
+	uint32_t i, k;
+
+	if (r->type != ZTR_RPCIT)
+		return false;
+	if (!b->n)
+		return true;
+	if (b->n == ZREP_BATCH_MAX || r->global)
+		return false;
+	for (i = 0; i < b->n; i++) {
+		m = b->rec[i];
+		if (m->global)
+			return false;
+		if (m->fh != r->fh)
+			continue;
+		if (zb_overlap(m->iova, m->len, r->iova, r->len))
+			return false;
+		for (k = 0; k < r->ninv; k++)
+			if (zb_overlap(m->iova, m->len, t->invs[r->inv0 + k].iova,
+				       t->invs[r->inv0 + k].len))
+				return false;
+	}
+	return true;
+}
+
+void zrep_batch_add(struct zrep_batch *b, const struct ztr_rec *r)
+{
+	struct kvm_s390_test_intercept_entry *e = &b->e[b->n];
+
+	memset(e, 0, sizeof(*e));
+	e->ipb = ZPCI_RPCIT_IPB(1, 2);
+	/* a handler that does nothing leaves cc 3 and status 0xff */
+	e->gpr_r1 = (uint64_t)r->fh << 32 | (uint64_t)ZPCI_PRESET_STATUS << 24;
+	e->gpr_r2 = r->iova;
+	e->gpr_r2p1 = r->len;
+	memset(&b->res[b->n], 0, sizeof(b->res[b->n]));
+	b->ns[b->n] = 0;
+	b->rec[b->n++] = r;
+}
+
+/* the exited entry: the first one since @pos the kernel marked EXITED */
+static int zb_exited(const struct zrep_batch *b, uint32_t pos)
+{
+	uint32_t k;
+
+	for (k = pos; k < b->n; k++)
+		if (b->e[k].flags & KVM_S390_TEST_ICPT_EXITED)
+			return k;
+	return -1;
+}
+
+int zrep_batch_run(struct zrep *rep, struct zrep_batch *b)
+{
+	struct kvm_s390_test_intercept_batch q = {
+		.nr_entries = b->n, .flags = KVM_S390_TEST_BATCH_RETRY_BUSY,
+		.entries = (uintptr_t)b->e,
+	};
+	struct kvm_run *run = rep->vm.run;
+	uint64_t t0, t1, t2, tstart;
+	int cc, status, err, k, tries;
+	uint32_t pos = 0, i;
+
+	b->total_ns = 0;
+	b->run_calls = 0;
+	if (!b->n)
+		return 0;
+	run->psw_mask = ZPCI_PSW_EA_BA | (uint64_t)ZPCI_PRESET_CC << ZPCI_PSW_CC_SHIFT;
+	run->psw_addr = 0x10000;
+	run->kvm_dirty_regs = 0;
+	run->immediate_exit = 0;
+	if (ioctl(rep->vm.vcpu_fd, KVM_S390_TEST_INTERCEPT_BATCH, &q))
+		return -errno;
+	tstart = znow_ns();
+	t0 = tstart;
+	for (;;) {
+		b->run_calls++;
+		if (ioctl(rep->vm.vcpu_fd, KVM_RUN, 0))
+			return -errno;
+		t1 = znow_ns();
+		if (run->exit_reason == KVM_EXIT_INTR) {
+			b->total_ns = t1 - tstart;
+			/* the last re-entry belongs to the last RPCIT that exited */
+			k = zb_exited(b, pos ? pos - 1 : 0);
+			if (pos && k == (int)pos - 1)
+				b->ns[k] += t1 - t0;
+			break;
+		}
+		if (run->exit_reason != KVM_EXIT_S390_SIEIC ||
+		    run->s390_sieic.ipa != ZPCI_IPA_RPCIT)
+			return -EPROTO;
+		k = zb_exited(b, pos);
+		if (k < 0)
+			return -EPROTO;
+		err = 0;
+		b->res[k].exited = true;
+		if (rep->user_mode) {
+			zrep_user_rpcit(rep, run->s390_sieic.ipb, &cc, &status);
+		} else {
+			tries = 0;
+			cc = 3;
+			status = 0;
+			while (zrep_vmm_rpcit(rep, run->s390_sieic.ipb, &cc, &status, &err) &&
+			       !err && cc == 2 && tries < ZVM_RPCIT_MAX_RETRIES)
+				tries++;
+			b->res[k].vmm = cc != 3;
+			b->res[k].retries = tries;
+		}
+		t2 = znow_ns();
+		b->res[k].err = err;
+		b->res[k].cc = err ? -1 : cc;
+		b->res[k].status = cc == 1 ? status : 0;
+		b->res[k].t_handler = t2 - t1;
+		b->ns[k] = t2 - t0;
+		/* what QEMU does: cc into the PSW, status into r1, re-enter */
+		run->psw_mask = (run->psw_mask & ~ZPCI_PSW_CC_MASK) |
+				((uint64_t)(cc & 3) << ZPCI_PSW_CC_SHIFT);
+		if (cc == 1) {
+			run->s.regs.gprs[1] &= ~0xff000000ULL;
+			run->s.regs.gprs[1] |= (uint64_t)(status & 0xff) << 24;
+		}
+		run->kvm_dirty_regs = KVM_SYNC_GPRS;
+		pos = k + 1;
+		t0 = znow_ns();
+	}
+	for (i = 0; i < b->n; i++) {
+		struct kvm_s390_test_intercept_entry *e = &b->e[i];
+
+		if (e->flags & KVM_S390_TEST_ICPT_HANDLED) {
+			b->res[i].cc = e->cc;
+			b->res[i].status = e->cc == 1 ? (e->gpr_r1 >> 24) & 0xff : 0;
+			b->res[i].retries = e->retries;
+			b->ns[i] = e->ns;
+		} else if (!(e->flags & KVM_S390_TEST_ICPT_EXITED)) {
+			b->res[i].cc = -1;
+			b->res[i].err = -EPROTO;
+		}
+	}
+	return 0;
 }
