@@ -69,7 +69,7 @@ replay: selftests
 # Default: a kernel without lock/RCU debugging (build/out-bench,
 # harness/kernel.config + harness/bench.config) under -icount shift=0
 bench: selftests
-	@DEBUG="$(DEBUG)" ICOUNT="$(ICOUNT)" TRACE="$(TRACE)" $(H)/replay.sh bench
+	@DEBUG="$(DEBUG)" ICOUNT="$(ICOUNT)" ENGINE_BENCH="$(ENGINE_BENCH)" TRACE="$(TRACE)" $(H)/replay.sh bench
 
 bench-nodebug: bench
 

@@ -33,7 +33,7 @@ esac
 [ -x "$B/selftests/$prog" ] || { echo "$what: ERROR: build/selftests/$prog missing (failed to build?)"; exit 1; }
 "$TOP/harness/mkinitramfs.sh" || exit 1
 nf=$(cat "$B/initramfs.funcs" 2>/dev/null || echo 1)
-if [ "$what" = bench ] && [ "${ENGINE_BENCH:-1}" = 1 ]; then
+if [ "$what" = bench ] && [ "${ENGINE_BENCH:-1}" != 0 ]; then
 	echo "=== engine alone, host-native (make -C tools/testing/s390-kvm-shadow bench) ==="
 	make -s -C "$TOP/tools/testing/s390-kvm-shadow" bench 2>&1 || echo "bench: host-native engine bench failed"
 	echo
