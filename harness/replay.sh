@@ -77,9 +77,10 @@ export BOOT_TIMEOUT=${BOOT_TIMEOUT:-$((TEST_TIMEOUT + 300))}
 ZPCI_FUNCS=$nf "$TOP/harness/run-qemu.sh" "$what"
 rc=$?
 log=$B/logs/run-$what$tag.log.clean
-# the program's own report (between the harness markers)
-awk -v p="$prog" 'index($0, "ZPCI-HARNESS: BEGIN " p) == 1 { on = 1; next }
-	index($0, "ZPCI-HARNESS: END " p) == 1 { on = 0; print; next }
+# the program's own report (between the harness markers; the bench's last
+# line is its summary, the replay's end marker carries its exit status)
+awk -v p="$prog" -v w="$what" 'index($0, "ZPCI-HARNESS: BEGIN " p) == 1 { on = 1; next }
+	index($0, "ZPCI-HARNESS: END " p) == 1 { on = 0; if (w != "bench") print; next }
 	on' "$log" 2>/dev/null
 grep -q "^ZPCI-HARNESS: END $prog rc=0" "$log" 2>/dev/null || rc=1
 if [ "$what" = replay ]; then
