@@ -125,7 +125,11 @@
 #define HUGE_WATCH_MS	2000		/* watch the entries after the first cc 0 */
 #define HUGE_PT_STEP	16		/* every 16th PTE valid in that case */
 #define HUGE_POLL_US	5000
-/* reaping a killed VMM: REAP_MS plus REAP_CHUNKS chunks of aliased work */
+/*
+ * reaping a killed VMM: REAP_MS (-r: the exit's own teardown of the shadow
+ * the child built, seconds on a KASAN kernel) plus REAP_CHUNKS chunks of
+ * aliased work
+ */
 #define REAP_MS		5000
 #define REAP_CHUNKS	4
 #define READY_MS	120000
@@ -143,6 +147,7 @@
 static uint64_t opt_seed;
 static bool opt_seed_set;
 static unsigned long opt_iters = FUZZ_ITERS;
+static long opt_reap_ms = REAP_MS;
 
 /* ------------------------------------------------------------ PRNG */
 
@@ -1662,7 +1667,7 @@ static pid_t child_start(struct __test_metadata *_metadata, const char *how,
 static void child_kill(struct __test_metadata *_metadata, const char *how, pid_t pid,
 		       const struct child_ready *rdy)
 {
-	long t0, bound = REAP_MS + REAP_CHUNKS * rdy->chunk_ms;
+	long t0, bound = opt_reap_ms + REAP_CHUNKS * rdy->chunk_ms;
 	int status = 0;
 	pid_t w;
 
@@ -2189,10 +2194,13 @@ int main(int argc, char **argv)
 		return KSFT_FAIL;
 	args[n++] = argv[0];
 	for (i = 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "-n")) && i + 1 < argc) {
+		if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "-n") ||
+		     !strcmp(argv[i], "-r")) && i + 1 < argc) {
 			if (argv[i][1] == 's') {
 				opt_seed = strtoull(argv[i + 1], NULL, 0);
 				opt_seed_set = true;
+			} else if (argv[i][1] == 'r') {
+				opt_reap_ms = strtol(argv[i + 1], NULL, 0);
 			} else {
 				opt_iters = strtoul(argv[i + 1], NULL, 0);
 			}
