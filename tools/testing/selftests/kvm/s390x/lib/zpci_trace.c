@@ -1238,6 +1238,18 @@ static bool zrep_vmm_rpcit(struct zrep *rep, uint32_t ipb, int *cc, int *status,
 	return true;
 }
 
+/* what QEMU does before re-entering: cc into the PSW, status into r1 */
+static void zrep_vmm_answer(struct kvm_run *run, int cc, int status)
+{
+	run->psw_mask = (run->psw_mask & ~ZPCI_PSW_CC_MASK) |
+			((uint64_t)(cc & 3) << ZPCI_PSW_CC_SHIFT);
+	if (cc == 1) {
+		run->s.regs.gprs[1] &= ~0xff000000ULL;
+		run->s.regs.gprs[1] |= (uint64_t)(status & 0xff) << 24;
+	}
+	run->kvm_dirty_regs = KVM_SYNC_GPRS;
+}
+
 static void zrep_rpcit_once(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 {
 	struct kvm_s390_test_intercept icpt;
@@ -1290,14 +1302,7 @@ static void zrep_rpcit_once(struct zrep *rep, const struct ztr_rec *r, struct zr
 		}
 		t3 = znow_ns();
 		res->t_handler += t3 - t2;
-		/* what QEMU does: cc into the PSW, status into r1, re-enter */
-		run->psw_mask = (run->psw_mask & ~ZPCI_PSW_CC_MASK) |
-				((uint64_t)(cc & 3) << ZPCI_PSW_CC_SHIFT);
-		if (cc == 1) {
-			run->s.regs.gprs[1] &= ~0xff000000ULL;
-			run->s.regs.gprs[1] |= (uint64_t)(status & 0xff) << 24;
-		}
-		run->kvm_dirty_regs = KVM_SYNC_GPRS;
+		zrep_vmm_answer(run, cc, status);
 		if (ioctl(rep->vm.vcpu_fd, KVM_RUN, 0)) {
 			res->err = -errno;
 			res->cc = -1;
@@ -1635,14 +1640,7 @@ int zrep_batch_run(struct zrep *rep, struct zrep_batch *b)
 		b->res[k].status = cc == 1 ? status : 0;
 		b->res[k].t_handler = t2 - t1;
 		b->ns[k] = t2 - t0;
-		/* what QEMU does: cc into the PSW, status into r1, re-enter */
-		run->psw_mask = (run->psw_mask & ~ZPCI_PSW_CC_MASK) |
-				((uint64_t)(cc & 3) << ZPCI_PSW_CC_SHIFT);
-		if (cc == 1) {
-			run->s.regs.gprs[1] &= ~0xff000000ULL;
-			run->s.regs.gprs[1] |= (uint64_t)(status & 0xff) << 24;
-		}
-		run->kvm_dirty_regs = KVM_SYNC_GPRS;
+		zrep_vmm_answer(run, cc, status);
 		pos = k + 1;
 		t0 = znow_ns();
 	}
