@@ -468,7 +468,7 @@ int s390_shadow_pin_frame(void *priv, u64 gpa, bool write, u64 *hpa)
 {
 	unsigned int gup_flags = FOLL_LONGTERM | (write ? FOLL_WRITE : 0);
 	struct s390_kvm_iommu_domain *kdom = priv;
-	unsigned long gfn = gpa >> PAGE_SHIFT, hva;
+	unsigned long gfn = gpa >> PAGE_SHIFT, hva, pfn;
 	struct s390_kvm_pin *pin;
 	struct page *page;
 	bool writable;
@@ -502,9 +502,10 @@ int s390_shadow_pin_frame(void *priv, u64 gpa, bool write, u64 *hpa)
 			return -EBUSY;
 		return rc == -ENOMEM ? -ENOMEM : -EFAULT;
 	}
-	*hpa = PFN_PHYS(page_to_pfn(page));
+	pfn = page_to_pfn(page);
+	*hpa = PFN_PHYS(pfn);
 
-	pin = xa_load(&kdom->pins, page_to_pfn(page));
+	pin = xa_load(&kdom->pins, pfn);
 	if (pin) {
 		/* pinned already, through another guest frame or read-only */
 		unpin_user_page(page);
