@@ -59,7 +59,7 @@ config() {
 		if ! grep -qxF "$line" "$OUT/.config"; then
 			got=$(grep -E "^$sym=|^# $sym is not set" "$OUT/.config" || true)
 			if [ -z "$got" ]; then
-				echo "build-kernel: note: $sym is unknown to this tree (not landed yet?)"
+				echo "build-kernel: note: $sym is unknown to this tree"
 				continue
 			fi
 			echo "build-kernel: note: fragment wants $line, .config has: $got"

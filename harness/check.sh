@@ -34,12 +34,12 @@ summary() {
 	exit 0
 }
 
-# --- host-native unit tests (H2) ---------------------------------------------
+# --- host-native unit tests ---------------------------------------------------
 check_host() {
 	step "host-native unit tests (tools/testing/s390-kvm-shadow)"
 	if [ ! -f "$TOP/tools/testing/s390-kvm-shadow/Makefile" ]; then
 		if [ "$what" = host ]; then
-			echo "check-host: note: tools/testing/s390-kvm-shadow/Makefile not landed yet: skipped"
+			echo "check-host: note: tools/testing/s390-kvm-shadow/Makefile missing: skipped"
 		else
 			fail "host-unit-tests: tools/testing/s390-kvm-shadow/Makefile missing"
 		fi

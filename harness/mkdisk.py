@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Disk image pattern (spec.md) and write-back check.
+"""Disk image pattern and write-back check.
 
   mkdisk.py create IMAGE        16 MiB, u64 BE at o = (o*0x9E3779B97F4A7C15)^0x0123456789ABCDEF
   mkdisk.py check IMAGE         main job wrote 4096 bytes at 0x100000, byte i = (i*7+0x3c)&0xff,

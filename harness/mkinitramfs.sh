@@ -62,7 +62,7 @@ if [ -f "$LIST" ]; then cp "$LIST" "$R/tests/zpci_tests.list"; else
 TR=${TRACE:-$DEFAULT_TRACE}
 case "$TR" in /*) ;; *) TR=$TOP/$TR ;; esac
 if [ -f "$TR" ]; then
-	case "$TR" in *.xz) xz -dc "$TR" ;; *) cat "$TR" ;; esac > "$R/tests/replay.trace"
+	trace_cat "$TR" > "$R/tests/replay.trace"
 	echo "${TRACE:-$TR}" > "$R/tests/replay.trace.name"	# for messages naming records
 	nf=$(grep -E '^(ioat|rpcit) ' "$R/tests/replay.trace" | grep -oE ' fh=0x[0-9a-fA-F]+' | sort -u | wc -l || true)
 	[ "$nf" -ge 1 ] || nf=1

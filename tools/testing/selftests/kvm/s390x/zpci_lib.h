@@ -382,7 +382,7 @@ int zsetup_unmap(struct zsetup *s, uint64_t iova, int n);
 /* pins (VmPin and foll pins) equal baseline + pages, polled up to 1 s */
 bool zsetup_pins_are(struct zsetup *s, long pages);
 
-/* disk image pattern (spec.md) */
+/* disk image pattern (harness/mkdisk.py) */
 uint64_t zdisk_pattern_u64(uint64_t off);
 uint8_t zdisk_pattern_byte(uint64_t off);
 static inline uint8_t zdisk_write_byte(uint64_t i)

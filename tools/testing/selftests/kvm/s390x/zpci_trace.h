@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Reader for zPCI RPCIT traces (format: the '#' header of the trace files in
- * /work/shared/traces, records "ioat", "rpcit", "pte" and "inv") and a guest
+ * Reader for zPCI RPCIT traces (format: the '#' header of the trace files,
+ * records "ioat", "rpcit", "pte" and "inv") and a guest
  * I/O translation table builder that reproduces the traced PTEs bit for bit
  * at the traced table origin, shared by zpci_rpcit_replay and
  * zpci_rpcit_bench.
