@@ -20,6 +20,8 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
+#include "../../../../../../arch/s390/kvm/kvm-s390-test.h"
+
 #define ZPCI_PAGE_SIZE		4096ULL
 #define ZPCI_MIB		0x100000ULL
 
