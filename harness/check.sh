@@ -55,7 +55,8 @@ check_host() {
 # Our files: overlay files + files the patches create
 our_files() {	# $1 = regex on path
 	{ cd "$TOP" && git ls-files -co --exclude-standard -- arch drivers include \
-		tools/testing/selftests/kvm/s390x
+		tools/testing/selftests/kvm/s390x tools/testing/selftests/kvm/lib/s390x \
+		tools/testing/selftests/kvm/include/s390x
 	  for p in $(cat "$B/.prepare/applied/series" 2>/dev/null); do
 		awk '/^--- \/dev\/null/{n=1; next} n && /^\+\+\+ /{p=$2; sub(/\t.*/,"",p); sub(/^[^\/]*\//,"",p); print p} {n=0}' \
 			"$B/.prepare/applied/$p"
@@ -134,8 +135,8 @@ check_kasan() {
 		boot_and_count "kasan run: " -kasan
 }
 
-LIST=$TOP/tools/testing/selftests/kvm/s390x/zpci_tests.list
-KASAN_LIST=$TOP/tools/testing/selftests/kvm/s390x/zpci_tests-kasan.list
+LIST=$TOP/harness/zpci_tests.list
+KASAN_LIST=$TOP/harness/zpci_tests-kasan.list
 
 # The result names of the programs of a check run, as harness/parse-log.sh
 # names them ("<program> [<args>]"; harness/init adds zpci_rpcit_main)

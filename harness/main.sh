@@ -8,7 +8,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
 if [ ! -x "$B/selftests/zpci_rpcit_main" ]; then
 	echo "main job: ERROR: build/selftests/zpci_rpcit_main does not exist" \
-	     "(tools/testing/selftests/kvm/s390x/zpci_rpcit_main.c not landed or failed to build)"
+	     "(tools/testing/selftests/kvm/s390x/zpci_rpcit_main.c failed to build)"
 	exit 1
 fi
 "$TOP/harness/run-qemu.sh" main; rc=$?

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Pack build/initramfs.cpio.gz: static busybox (s390x), harness/init,
-# build/selftests/* and tools/testing/selftests/kvm/s390x/zpci_tests.list.
+# build/selftests/* and harness/zpci_tests.list.
 #
 #   mkinitramfs.sh boot BZIMAGE OUT   OUT = build/initramfs.cpio.gz followed by
 #                                     a second archive with the kvm.ko built
@@ -52,7 +52,7 @@ n=0
 if [ -d "$B/selftests" ]; then
 	for f in "$B"/selftests/*; do [ -f "$f" ] && cp "$f" "$R/tests/" && n=$((n + 1)); done
 fi
-LIST=${TEST_LIST:-$TOP/tools/testing/selftests/kvm/s390x/zpci_tests.list}
+LIST=${TEST_LIST:-$TOP/harness/zpci_tests.list}
 if [ -f "$LIST" ]; then cp "$LIST" "$R/tests/zpci_tests.list"; else
 	echo "initramfs: note: $LIST missing: the check run will run no listed tests"; fi
 # Trace for zpci_rpcit_replay/_bench (TRACE=path, relative to the repo; .xz or

@@ -77,7 +77,7 @@ if [ "$mode" = check ] && ! grep -q "^$H NOLIST" "$LOG.clean"; then
 		if [ -z "$list" ] && [ $only = 1 ] && [ -n "$tag" ]; then
 			list=$TOP/build/run-one/$tag/tests.list	# harness/run-one.sh
 		fi
-		[ -n "$list" ] || list=$SRC/zpci_tests.list
+		[ -n "$list" ] || list=$TOP/harness/zpci_tests.list
 		if [ -f "$list" ]; then
 			list_names "$list" > "$EXP"
 			[ $only = 1 ] || grep -qx zpci_rpcit_main "$EXP" || echo zpci_rpcit_main >> "$EXP"
