@@ -9,6 +9,9 @@
 #   make replay  replay TRACE= (default the shipped guest trace) through the
 #                in-kernel RPCIT path, checking the shadow after every RPCIT
 #                (MODE=on-demand, the default, or MODE=pinned-parent)
+#   make series  the patch series in build/series/ (cover letter + git
+#                format-patch), checked: applies to the base with git am, equals
+#                the tree make builds, builds at every patch, checkpatch clean
 #   make bench   TRACE= through the userspace path, on-demand, pinned-parent and
 #                direct map: instructions per RPCIT (icount, kernel without lock
 #                debugging; DEBUG=1: the test kernel, ICOUNT=0: wall time)
@@ -20,12 +23,12 @@ H := harness
 export KERNEL_SRC
 
 .PHONY: all main deps prepare kernel headers selftests initramfs disk boot \
-	run-main run-check replay bench bench-nodebug shell check check-host check-static clean distclean help
+	run-main run-check series replay bench bench-nodebug shell check check-host check-static clean distclean help
 
 all: main
 
 help:
-	@sed -n '3,15p' Makefile
+	@sed -n '3,18p' Makefile
 
 deps:
 	@$(H)/deps.sh
@@ -72,6 +75,9 @@ bench: selftests
 	@DEBUG="$(DEBUG)" ICOUNT="$(ICOUNT)" ENGINE_BENCH="$(ENGINE_BENCH)" TRACE="$(TRACE)" $(H)/replay.sh bench
 
 bench-nodebug: bench
+
+series: prepare
+	@$(H)/series.sh
 
 # Interactive shell in the emulated host (Ctrl-a x quits)
 shell: initramfs

@@ -10,7 +10,7 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
-TREE=$B/linux
+TREE=${KTREE:-$B/linux}	# KTREE: alternative source tree (harness/series.sh)
 OUT=${KOUT:-$B/out}		# KOUT: alternative output folder (e.g. build/out-kasan)
 # EXTRA_FRAGMENT: additional config fragment(s), e.g. harness/kasan.config
 JOBS=${JOBS:-$(nproc)}

@@ -29,6 +29,9 @@ if [ "${1:-}" = boot ]; then
 		sed -n 's/^#define UTS_VERSION "\(.*\)"$/\1/p' "$kout/include/generated/utsversion.h" \
 			> "$O/lib/modules/kvm.ko.uts" 2>/dev/null || true
 		[ -s "$O/lib/modules/kvm.ko.uts" ] || rm -f "$O/lib/modules/kvm.ko.uts"
+		# the KUnit suite of the same build (harness/kunit_s390_kvm_shadow)
+		kt=$kout/drivers/iommu/s390-kvm-shadow-test.ko
+		[ -f "$kt" ] && cp "$kt" "$O/lib/modules/"
 	else
 		echo "initramfs: note: no kvm.ko next to $img (KVM built in?): none packed"
 	fi
@@ -52,6 +55,8 @@ n=0
 if [ -d "$B/selftests" ]; then
 	for f in "$B"/selftests/*; do [ -f "$f" ] && cp "$f" "$R/tests/" && n=$((n + 1)); done
 fi
+# the KUnit suite's runner (loads the test module packed with the kernel)
+cp "$TOP/harness/kunit_s390_kvm_shadow" "$R/tests/"
 LIST=${TEST_LIST:-$TOP/harness/zpci_tests.list}
 if [ -f "$LIST" ]; then cp "$LIST" "$R/tests/zpci_tests.list"; else
 	echo "initramfs: note: $LIST missing: the check run will run no listed tests"; fi

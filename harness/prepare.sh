@@ -64,7 +64,8 @@ patch_files() {
 
 read_series() {	# $1 = dir containing series; prints patch names in order
 	[ -f "$1/series" ] || return 0
-	sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$1/series" | awk '{print $1}'
+	# indented lines name the overlay files a patch adds (harness/series.sh)
+	sed -e 's/#.*//' -e '/^[[:space:]]/d' -e 's/[[:space:]]*$//' -e '/^$/d' "$1/series" | awk '{print $1}'
 }
 
 fresh=0

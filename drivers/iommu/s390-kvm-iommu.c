@@ -56,6 +56,9 @@
 #include "s390-iommu.h"
 #include "s390-kvm-shadow.h"
 
+#define CREATE_TRACE_POINTS
+#include "s390-kvm-iommu-trace.h"
+
 /* Guest table pages whose HVA a domain keeps: region, segment, page table */
 #define S390_KVM_READ_CACHE	4
 /* Direct-mapped cache of recently mapped guest frames' pins (by gfn) */
@@ -434,6 +437,7 @@ static int s390_kvm_iommu_pin_track(struct s390_kvm_iommu_domain *kdom,
 		s390_kvm_iommu_pin_ungfn(kdom, old);
 	kdom->nr_pins++;
 	atomic_long_inc(&s390_kvm_iommu_nr_pins);
+	atomic64_inc(&kdom->kvm->stat.rpcit_pinned_pages);
 	return 0;
 
 out_free:
@@ -490,17 +494,23 @@ int s390_shadow_pin_frame(void *priv, u64 gpa, bool write, u64 *hpa)
 	}
 
 	hva = kdom->kvm_ops->gpa_to_hva(kdom->kvm, gpa & PAGE_MASK, &writable);
-	if (kvm_is_error_hva(hva) || (write && !writable))
-		return -EFAULT;
-	if (should_fail(&s390_kvm_iommu_fail_pin, 1))
-		return -ENOMEM;
+	if (kvm_is_error_hva(hva) || (write && !writable)) {
+		rc = -EFAULT;
+		goto out_fail;
+	}
+	if (should_fail(&s390_kvm_iommu_fail_pin, 1)) {
+		rc = -ENOMEM;
+		goto out_fail;
+	}
 
 	rc = pin_user_pages_fast(hva, 1, gup_flags, &page);
 	if (rc != 1) {
 		/* transient (migration of the page, retry): the guest retries */
 		if (rc == -EAGAIN || rc == -EBUSY)
-			return -EBUSY;
-		return rc == -ENOMEM ? -ENOMEM : -EFAULT;
+			rc = -EBUSY;
+		else
+			rc = rc == -ENOMEM ? -ENOMEM : -EFAULT;
+		goto out_fail;
 	}
 	pfn = page_to_pfn(page);
 	*hpa = PFN_PHYS(pfn);
@@ -514,8 +524,11 @@ int s390_shadow_pin_frame(void *priv, u64 gpa, bool write, u64 *hpa)
 		return 0;
 	}
 	rc = s390_kvm_iommu_pin_track(kdom, gfn, page, write);
-	if (rc)
-		unpin_user_page(page);
+	if (!rc)
+		return 0;
+	unpin_user_page(page);
+out_fail:
+	trace_s390_kvm_iommu_pin_fail(kdom->fh, gpa, write, rc);
 	return rc;
 }
 
@@ -551,6 +564,7 @@ void s390_shadow_unpin_frame(void *priv, u64 hpa, bool dirty)
 	s390_kvm_iommu_pin_ungfn(kdom, pin);
 	kdom->nr_pins--;
 	atomic_long_dec(&s390_kvm_iommu_nr_pins);
+	atomic64_dec(&kdom->kvm->stat.rpcit_pinned_pages);
 	page = pfn_to_page(pin->pfn);
 	unpin_user_pages_dirty_lock(&page, 1, pin->dirty);
 	s390_kvm_iommu_uncharge(kdom, 1);
@@ -675,6 +689,7 @@ static int s390_kvm_iommu_host_rpcit(struct s390_kvm_iommu_domain *kdom,
 					last - start + 1);
 	if (rc) {
 		atomic_long_inc(&s390_kvm_iommu_host_rpcit_failures);
+		trace_s390_kvm_iommu_host_rpcit_fail(zdev->fh, start, last, rc);
 		s390_kvm_iommu_set_pending(kdom, true, start, last);
 	}
 	return rc;

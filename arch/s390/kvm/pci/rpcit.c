@@ -14,6 +14,7 @@
 #include <asm/pci_kvm_iommu.h>
 
 #include "kvm-s390.h"
+#include "trace.h"
 #include "../pci.h"
 #include "rpcit.h"
 
@@ -21,15 +22,15 @@
  * kvm_s390_handle_rpcit() - Handle an RPCIT intercept
  * @vcpu: the vCPU that executed RPCIT
  *
- * If the function handle in r1 belongs to a function attached to a KVM
- * nested IOMMU domain of this VM, performs the refresh in the kernel and
- * answers the guest as the architecture defines: a privileged-operation
- * exception in problem state, a specification exception for an odd r2,
- * otherwise a condition code, with the status in r1 bits 32-39 on cc 1.
- * Answers that put the function into the error state (cc 1 status 8 with
- * a PCI error event) concern state the VMM owns: the instruction then goes
- * to userspace like one for an fh the kernel does not serve, as do RPCITs
- * of protected (Secure Execution) vCPUs.
+ * Checks the instruction as the architecture orders it: a
+ * privileged-operation exception in problem state, then a specification
+ * exception for an odd r2. If the function handle in r1 then belongs to a
+ * function attached to a KVM nested IOMMU domain of this VM, performs the
+ * refresh in the kernel and answers with a condition code, with the status
+ * in r1 bits 32-39 on cc 1. Answers that put the function into the error
+ * state (cc 1 status 8 with a PCI error event) concern state the VMM owns:
+ * the instruction then goes to userspace like one for an fh the kernel does
+ * not serve, as do RPCITs of protected (Secure Execution) vCPUs.
  *
  * Context: vCPU thread, kvm->srcu read lock and vcpu->mutex held. May
  * sleep.
@@ -44,43 +45,48 @@ int kvm_s390_handle_rpcit(struct kvm_vcpu *vcpu)
 	u64 *gprs = vcpu->run->s.regs.gprs;
 	u8 status = 0;
 	int r1, r2, cc;
+	u32 fh;
+
+	vcpu->stat.instruction_rpcit++;
 
 	if (kvm_s390_pv_cpu_is_protected(vcpu))
 		return -EOPNOTSUPP;
+	if (vcpu->arch.sie_block->gpsw.mask & PSW_MASK_PSTATE)
+		return kvm_s390_inject_program_int(vcpu, PGM_PRIVILEGED_OP);
+
 	kvm_s390_get_regs_rre(vcpu, &r1, &r2);
-	kdom = s390_kvm_iommu_get(vcpu->kvm, gprs[r1] >> 32);
+	if (r2 & 1)
+		return kvm_s390_inject_program_int(vcpu, PGM_SPECIFICATION);
+
+	fh = gprs[r1] >> 32;
+	kdom = s390_kvm_iommu_get(vcpu->kvm, fh);
 	if (!kdom)
 		return -EOPNOTSUPP;
 
-	if (vcpu->arch.sie_block->gpsw.mask & PSW_MASK_PSTATE) {
-		cc = kvm_s390_inject_program_int(vcpu, PGM_PRIVILEGED_OP);
-		goto out;
-	}
-	if (r2 & 1) {
-		cc = kvm_s390_inject_program_int(vcpu, PGM_SPECIFICATION);
-		goto out;
-	}
-
 	cc = s390_kvm_iommu_rpcit(kdom, gprs[r2], gprs[r2 + 1], &status);
+	s390_kvm_iommu_put(kdom);
 	if (cc == -EINTR) {
 		kvm_s390_retry_instr(vcpu);
-		goto out;
+		return 0;
 	}
 	if (cc < 0) {
 		/* not attached, or an error answer: userspace decides */
-		cc = -EOPNOTSUPP;
-		goto out;
+		vcpu->stat.rpcit_error_answers += cc == -EOPNOTSUPP;
+		return -EOPNOTSUPP;
 	}
-	vcpu->stat.instruction_rpcit++;
+
+	vcpu->stat.rpcit_in_kernel++;
+	vcpu->stat.rpcit_error_answers += cc == 1;
+	VCPU_EVENT(vcpu, 5, "RPCIT fh %x iova %llx len %llx: cc %d status %u",
+		   fh, gprs[r2], gprs[r2 + 1], cc, status);
+	trace_kvm_s390_handle_rpcit(vcpu, fh, gprs[r2], gprs[r2 + 1], cc,
+				    status);
 	if (cc) {
 		gprs[r1] &= ~0xff000000UL;
 		gprs[r1] |= (u64)status << 24;
 	}
 	kvm_s390_set_psw_cc(vcpu, cc);
-	cc = 0;
-out:
-	s390_kvm_iommu_put(kdom);
-	return cc;
+	return 0;
 }
 
 static struct kvm *kvm_s390_rpcit_get_kvm_file(struct file *file)
