@@ -107,6 +107,25 @@ check_static() {
 	fi
 }
 
+# The patch series (harness/series.sh): each of its checks is one result
+# (overlay files assigned, applies, same tree as build/linux, checkpatch
+# and the build of every patch)
+check_series() {
+	step "patch series (make series)"
+	local log=$B/logs/check-series.log st rest
+	"$H/series.sh" > "$log" 2>&1
+	local rc=$?
+	grep -vE '^series: (PASS|FAIL) ' "$log" | tail -15
+	while read -r st rest; do
+		if [ "$st" = PASS ]; then pass "series: $rest"; else fail "series: $rest"; fi
+	done < <(sed -n 's/^series: \(PASS\|FAIL\) /\1 /p' "$log")
+	if [ $rc = 0 ] && tail -1 "$log" | grep -qE '^series: [0-9]+ patches, applies to Linux 6\.12\.[0-9]+, builds at every patch, checkpatch clean$'; then
+		pass "$(tail -1 "$log")"
+	else
+		fail "series: make series failed (rc=$rc, build/logs/check-series.log)"
+	fi
+}
+
 # Optional (KASAN=1, on in .ci/run): the same run on a KASAN kernel
 # (build/out-kasan).  -smp 1: KASAN + 2 vCPUs hangs in early boot under TCG.
 check_kasan() {
@@ -192,6 +211,7 @@ check_all() {
 		grep -E "error|ERROR" "$B/logs/check-kbuild.log" | head -30; fail "kernel build (build/logs/check-kbuild.log)"
 	fi
 	check_static
+	check_series
 	step "selftests build"
 	if [ $kok = 1 ]; then
 		"$H/build-selftests.sh" || echo "check: some selftests failed to build (they count as failed below)"

@@ -16,12 +16,13 @@ TAG=${TAG:-one}
 KO=${KOUT:-$B/out}
 [ $# -gt 0 ] || { echo "usage: run-one.sh 'program [args]' ..." >&2; exit 2; }
 S=$B/run-one/$TAG
-mkdir -p "$S/kout/arch/s390/boot" "$S/kout/arch/s390/kvm" "$S/kout/include/generated" "$B/logs"
+mkdir -p "$S/kout/arch/s390/boot" "$S/kout/arch/s390/kvm" "$S/kout/drivers/iommu" "$S/kout/include/generated" "$B/logs"
 
 # kernel snapshot: never boot a bzImage a concurrent build is writing
 exec 8>"$B/.kbuild.lock"
 flock -s 8
-for f in arch/s390/boot/bzImage arch/s390/kvm/kvm.ko .config include/generated/utsversion.h; do
+for f in arch/s390/boot/bzImage arch/s390/kvm/kvm.ko drivers/iommu/s390-kvm-shadow-test.ko .config \
+	 include/generated/utsversion.h; do
 	if [ -f "$KO/$f" ]; then cp "$KO/$f" "$S/kout/$f"; else rm -f "$S/kout/$f"; fi
 done
 flock -u 8

@@ -22,6 +22,7 @@
 #   series: N patches, applies to Linux 6.12.M, builds at every patch, checkpatch clean
 # Exit status 1 when anything failed.  NO_BUILD=1 skips the builds.
 set -uo pipefail
+export PATH=/usr/bin:$PATH	# Debian python3 (ply, git) for spdxcheck.py
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build

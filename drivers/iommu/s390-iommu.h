@@ -7,7 +7,7 @@
 #define _S390_IOMMU_H
 
 #include <linux/iommu.h>
-#include <asm/pci.h>
+#include <linux/pci.h>
 #include <uapi/linux/iommufd.h>
 
 int s390_iommu_attach_device(struct iommu_domain *domain, struct device *dev);

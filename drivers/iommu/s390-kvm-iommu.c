@@ -57,7 +57,7 @@
 #include "s390-kvm-shadow.h"
 
 #define CREATE_TRACE_POINTS
-#include "s390-kvm-iommu-trace.h"
+#include "s390_kvm_iommu_trace.h"
 
 /* Guest table pages whose HVA a domain keeps: region, segment, page table */
 #define S390_KVM_READ_CACHE	4

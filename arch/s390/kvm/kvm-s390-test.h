@@ -57,11 +57,11 @@ struct kvm_s390_test_intercept_entry {
 	__u64 ns;
 };
 
-#define KVM_S390_TEST_ICPT_HANDLED	(1 << 0)
-#define KVM_S390_TEST_ICPT_EXITED	(1 << 1)
+#define KVM_S390_TEST_ICPT_HANDLED	0x1
+#define KVM_S390_TEST_ICPT_EXITED	0x2
 
 /* batch flags: an entry answered with cc 2 (busy) is executed again */
-#define KVM_S390_TEST_BATCH_RETRY_BUSY	(1 << 0)
+#define KVM_S390_TEST_BATCH_RETRY_BUSY	0x1
 
 struct kvm_s390_test_intercept_batch {
 	__u32 nr_entries;

@@ -10,7 +10,7 @@
 
 #include <linux/kvm_host.h>
 #include <linux/module.h>
-#include <asm/pci.h>
+#include <linux/pci.h>
 #include <asm/pci_kvm_iommu.h>
 
 #include "kvm-s390.h"

@@ -603,8 +603,7 @@ TEST_F(zpci, detach_keeps_shadow)
 	ASSERT_PINS(s, 5);
 	ASSERT_EQ(-ENOENT, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, NULL, 0, NULL,
 					NULL));
-	ASSERT_EQ(-ENODEV, zdev_refresh(&s->d, s->hwpt, s->pba, 5 * ZPCI_PAGE_SIZE,
-					&cc, &status));
+	test_err_refresh(ENODEV, &s->d, s->hwpt, s->pba, 5 * ZPCI_PAGE_SIZE, &cc, &status);
 	ASSERT_EQ(-ENOENT, zvm_unserve_fh(&s->vm, ZPCI_GUEST_FH));
 	ASSERT_RPCIT_UNSERVED(&s->vm, ZPCI_GUEST_FH, s->pba, 5 * ZPCI_PAGE_SIZE);
 	ASSERT_PINS(s, 5);
@@ -681,29 +680,30 @@ TEST_F(zpci, invalidate_rejects_bad_entries)
 {
 	struct zsetup *s = &self->s;
 	struct iommu_hwpt_s390_kvm_invalidate e;
-	struct iommu_hwpt_invalidate cmd;
+	uint32_t num;
 
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 1, false));
 	memset(&e, 0, sizeof(e));
 	e.flags = 1;
 	e.iova = s->pba;
 	e.len = ZPCI_PAGE_SIZE;
-	ASSERT_EQ(-EOPNOTSUPP, zdev_invalidate(&s->d, s->hwpt, &e));
+	num = 1;
+	test_err_hwpt_invalidate(EOPNOTSUPP, s->d.iommufd, s->hwpt,
+				 IOMMU_HWPT_INVALIDATE_DATA_S390_KVM, &e, sizeof(e), &num);
+	ASSERT_EQ(0, num);
 	e.flags = 0;
 	e.__reserved = 1;
-	ASSERT_EQ(-EOPNOTSUPP, zdev_invalidate(&s->d, s->hwpt, &e));
+	num = 1;
+	test_err_hwpt_invalidate(EOPNOTSUPP, s->d.iommufd, s->hwpt,
+				 IOMMU_HWPT_INVALIDATE_DATA_S390_KVM, &e, sizeof(e), &num);
+	ASSERT_EQ(0, num);
 	ASSERT_PINS(s, 0);
 
 	e.__reserved = 0;
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.size = sizeof(cmd);
-	cmd.hwpt_id = s->hwpt;
-	cmd.data_uptr = (uintptr_t)&e;
-	cmd.data_type = IOMMU_HWPT_INVALIDATE_DATA_VTD_S1;
-	cmd.entry_len = sizeof(e);
-	cmd.entry_num = 1;
-	ASSERT_EQ(-1, ioctl(s->d.iommufd, IOMMU_HWPT_INVALIDATE, &cmd));
-	ASSERT_EQ(EINVAL, errno);
+	num = 1;
+	test_err_hwpt_invalidate(EINVAL, s->d.iommufd, s->hwpt, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+				 &e, sizeof(e), &num);
+	ASSERT_EQ(0, num);
 	ASSERT_PINS(s, 0);
 
 	/* a good entry still works */
@@ -1062,8 +1062,7 @@ TEST_F(zpci, disabled_function_cc3)
 	ASSERT_EQ(ZPCI_PRESET_STATUS, r.r1_status);
 	ASSERT_EQ(v0, to_vmm(_metadata));
 	ASSERT_EQ(-ENOENT, zshadow_read(ZPCI_GUEST_FH, s->pba, s->pal, NULL, 0, NULL, NULL));
-	ASSERT_EQ(-ENODEV, zdev_refresh(&s->d, s->hwpt, s->pba, ZPCI_PAGE_SIZE, &cc,
-					&status));
+	test_err_refresh(ENODEV, &s->d, s->hwpt, s->pba, ZPCI_PAGE_SIZE, &cc, &status);
 	ASSERT_PINS(s, 1);
 
 	/* the VMM's state machine refuses what does not exist */
@@ -1147,23 +1146,14 @@ TEST(vmm_serve_table)
 	zvm_destroy(&vm);
 }
 
-static int hwpt_alloc_errno(struct zsetup *s, struct iommu_hwpt_alloc *cmd)
-{
-	if (!ioctl(s->d.iommufd, IOMMU_HWPT_ALLOC, cmd)) {
-		zdev_destroy_obj(&s->d, cmd->out_hwpt_id);
-		return 0;
-	}
-	return errno;
-}
-
 /* bad allocation data: the errnos of the nested hwpt allocation */
 TEST_F(zpci, hwpt_alloc_bad_data)
 {
 	struct zsetup *s = &self->s;
 	struct iommu_hwpt_alloc plain = { .size = sizeof(plain) };
 	struct iommu_hwpt_s390_kvm data;
-	struct iommu_hwpt_alloc cmd;
-	int err;
+	int fd = s->d.iommufd;
+	uint32_t dev = s->d.dev_id, pt = s->d.parent_id, id;
 
 	memset(&data, 0, sizeof(data));
 	data.kvm_fd = s->vm.vm_fd;
@@ -1171,75 +1161,67 @@ TEST_F(zpci, hwpt_alloc_bad_data)
 	data.iota = zt_iota(&s->t);
 	data.pba = s->pba;
 	data.pal = s->pal;
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.size = sizeof(cmd);
-	cmd.dev_id = s->d.dev_id;
-	cmd.pt_id = s->d.parent_id;
-	cmd.data_type = IOMMU_HWPT_DATA_S390_KVM;
-	cmd.data_len = sizeof(data);
-	cmd.data_uptr = (uintptr_t)&data;
 	/* the good one, for reference */
-	ASSERT_EQ(0, hwpt_alloc_errno(s, &cmd));
+	test_hwpt_alloc_s390_kvm(fd, dev, pt, 0, &data, &id);
+	ASSERT_EQ(0, zdev_destroy_obj(&s->d, id));
 
 	/* not a KVM VM: an iommufd, /dev/kvm itself, no fd */
 	data.kvm_fd = s->d.iommufd;
-	ASSERT_EQ(EBADF, hwpt_alloc_errno(s, &cmd));
+	test_err_hwpt_alloc_s390_kvm(EBADF, fd, dev, pt, 0, &data, &id);
 	data.kvm_fd = s->vm.kvm_fd;
-	ASSERT_EQ(EBADF, hwpt_alloc_errno(s, &cmd));
+	test_err_hwpt_alloc_s390_kvm(EBADF, fd, dev, pt, 0, &data, &id);
 	data.kvm_fd = -1;
-	ASSERT_EQ(EBADF, hwpt_alloc_errno(s, &cmd));
+	test_err_hwpt_alloc_s390_kvm(EBADF, fd, dev, pt, 0, &data, &id);
 	data.kvm_fd = s->vm.vm_fd;
 
 	/* unknown flags */
 	data.flags = 1u << 1;
-	ASSERT_EQ(EOPNOTSUPP, hwpt_alloc_errno(s, &cmd));
+	test_err_hwpt_alloc_s390_kvm(EOPNOTSUPP, fd, dev, pt, 0, &data, &id);
 	data.flags = 1u << 31;
-	ASSERT_EQ(EOPNOTSUPP, hwpt_alloc_errno(s, &cmd));
+	test_err_hwpt_alloc_s390_kvm(EOPNOTSUPP, fd, dev, pt, 0, &data, &id);
 	data.flags = 0;
 	/* of IOMMU_HWPT_ALLOC (iommufd core): a nested hwpt is no nest parent */
-	cmd.flags = IOMMU_HWPT_ALLOC_NEST_PARENT;
-	ASSERT_EQ(EOPNOTSUPP, hwpt_alloc_errno(s, &cmd));
-	cmd.flags = 1u << 31;
-	ASSERT_EQ(EOPNOTSUPP, hwpt_alloc_errno(s, &cmd));
-	cmd.flags = 0;
+	test_err_hwpt_alloc_s390_kvm(EOPNOTSUPP, fd, dev, pt, IOMMU_HWPT_ALLOC_NEST_PARENT, &data,
+				     &id);
+	test_err_hwpt_alloc_s390_kvm(EOPNOTSUPP, fd, dev, pt, 1u << 31, &data, &id);
 	data.__reserved = 1;
-	ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
+	test_err_hwpt_alloc_s390_kvm(EINVAL, fd, dev, pt, 0, &data, &id);
 	data.__reserved = 0;
 
 	/* no IOTA */
 	data.iota = 0;
-	ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
+	test_err_hwpt_alloc_s390_kvm(EINVAL, fd, dev, pt, 0, &data, &id);
 	data.iota = zt_iota(&s->t);
 
 	/* empty aperture, and apertures leaving the host function's */
 	data.pba = s->pal;
 	data.pal = s->pba;
-	ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
+	test_err_hwpt_alloc_s390_kvm(EINVAL, fd, dev, pt, 0, &data, &id);
 	if (s->d.have_zpci_info && s->d.start_dma >= ZPCI_MIB) {
 		data.pba = s->d.start_dma - ZPCI_MIB;
 		data.pal = s->pal;
-		ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
+		test_err_hwpt_alloc_s390_kvm(EINVAL, fd, dev, pt, 0, &data, &id);
 	}
 	if (s->d.have_zpci_info && s->d.end_dma < ~0ULL) {
 		data.pba = s->pba;
 		data.pal = s->d.end_dma + 1;
-		ASSERT_EQ(EINVAL, hwpt_alloc_errno(s, &cmd));
+		test_err_hwpt_alloc_s390_kvm(EINVAL, fd, dev, pt, 0, &data, &id);
 	}
 	data.pba = s->pba;
 	data.pal = s->pal;
 
-	/* iommufd core: pt_id must be a nest parent (not ours to choose the errno) */
-	cmd.pt_id = s->d.ioas_id;
-	err = hwpt_alloc_errno(s, &cmd);
-	ASSERT_TRUE(err == EINVAL || err == EOPNOTSUPP) TH_LOG("pt_id = IOAS: %s",
-							       strerror(err));
+	/*
+	 * pt_id must be a nest parent: on the IOAS iommufd allocates a paging
+	 * domain, which the s390 driver refuses with data (EOPNOTSUPP); on a
+	 * paging hwpt without NEST_PARENT the iommufd core refuses (EINVAL)
+	 */
+	test_err_hwpt_alloc_s390_kvm(EOPNOTSUPP, fd, dev, s->d.ioas_id, 0, &data, &id)
+		TH_LOG("pt_id = IOAS");
 	plain.dev_id = s->d.dev_id;
 	plain.pt_id = s->d.ioas_id;
 	ASSERT_EQ(0, ioctl(s->d.iommufd, IOMMU_HWPT_ALLOC, &plain));
-	cmd.pt_id = plain.out_hwpt_id;
-	err = hwpt_alloc_errno(s, &cmd);
-	ASSERT_TRUE(err == EINVAL || err == EOPNOTSUPP)
-		TH_LOG("pt_id = paging hwpt without NEST_PARENT: %s", strerror(err));
+	test_err_hwpt_alloc_s390_kvm(EINVAL, fd, dev, plain.out_hwpt_id, 0, &data, &id)
+		TH_LOG("pt_id = paging hwpt without NEST_PARENT");
 	ASSERT_EQ(0, zdev_destroy_obj(&s->d, plain.out_hwpt_id));
 	ASSERT_PINS(s, 0);
 }
@@ -1408,8 +1390,7 @@ TEST(unattached_hwpt)
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
 	ASSERT_EQ(NULL, zvm_served_of(&s->vm, ZPCI_GUEST_FH));
 	ASSERT_RPCIT_UNSERVED(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE);
-	ASSERT_EQ(-ENODEV, zdev_refresh(&s->d, s->hwpt, s->pba, 2 * ZPCI_PAGE_SIZE, &cc,
-					&status));
+	test_err_refresh(ENODEV, &s->d, s->hwpt, s->pba, 2 * ZPCI_PAGE_SIZE, &cc, &status);
 	ASSERT_TRUE(zpin_wait(s->kb0, s->foll0, 1000));
 	/* attach now: the next refresh must populate */
 	ASSERT_EQ(0, zsetup_attach(s));

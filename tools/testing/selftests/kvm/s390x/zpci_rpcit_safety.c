@@ -543,30 +543,20 @@ TEST_F(safety, test_intercept_restricted)
 {
 	static const uint8_t bad_codes[] = { 0x20, 0x38, 0x3c, 0x40, 0x08 };
 	static const uint16_t bad_ipas[] = { 0xb9d2, 0xb9d4, 0xb220, 0x8300, 0x0000 };
-	struct kvm_s390_test_intercept icpt;
 	struct zrpcit r;
 	unsigned int i;
-	int ret;
+	int ret, fd;
 
 	ret = zvm_create(&self->n.vm, MEM_SIZE);
 	ASSERT_EQ(0, ret) TH_LOG("VM: %s", strerror(-ret));
+	fd = self->n.vm.vcpu_fd;
 	for (i = 0; i < sizeof(bad_codes); i++) {
-		memset(&icpt, 0, sizeof(icpt));
-		icpt.icptcode = bad_codes[i];
-		icpt.ipa = ZPCI_IPA_RPCIT;
-		icpt.ipb = ZPCI_RPCIT_IPB(1, 2);
-		ret = ioctl(self->n.vm.vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt) ? -errno : 0;
-		ASSERT_EQ(-EINVAL, ret) TH_LOG("icptcode 0x%02x: %s", bad_codes[i],
-					       ret ? strerror(-ret) : "accepted");
+		test_err_intercept(EINVAL, fd, bad_codes[i], ZPCI_IPA_RPCIT, ZPCI_RPCIT_IPB(1, 2))
+			TH_LOG("icptcode 0x%02x", bad_codes[i]);
 	}
 	for (i = 0; i < ARRAY_SIZE(bad_ipas); i++) {
-		memset(&icpt, 0, sizeof(icpt));
-		icpt.icptcode = ZPCI_ICPT_INST;
-		icpt.ipa = bad_ipas[i];
-		icpt.ipb = ZPCI_RPCIT_IPB(1, 2);
-		ret = ioctl(self->n.vm.vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt) ? -errno : 0;
-		ASSERT_EQ(-EINVAL, ret) TH_LOG("icptcode 4 ipa 0x%04x: %s", bad_ipas[i],
-					       ret ? strerror(-ret) : "accepted");
+		test_err_intercept(EINVAL, fd, ZPCI_ICPT_INST, bad_ipas[i], ZPCI_RPCIT_IPB(1, 2))
+			TH_LOG("icptcode 4 ipa 0x%04x", bad_ipas[i]);
 	}
 	/* RPCIT of an fh nobody serves: accepted, handled, exits to userspace */
 	ret = zvm_rpcit(&self->n.vm, 0x80000042u, 0x100000000ULL, ZPCI_PAGE_SIZE, &r);
@@ -609,8 +599,6 @@ static void batch_entry(struct kvm_s390_test_intercept_entry *e, uint32_t fh,
 TEST_F(safety, test_intercept_batch)
 {
 	static struct kvm_s390_test_intercept_entry e[4097];
-	struct kvm_s390_test_intercept icpt = { .icptcode = ZPCI_ICPT_INST,
-		.ipa = ZPCI_IPA_RPCIT, .ipb = ZPCI_RPCIT_IPB(1, 2) };
 	struct zsetup *s = &self->s;
 	struct kvm_run *run;
 	uint64_t iova;
@@ -638,8 +626,8 @@ TEST_F(safety, test_intercept_batch)
 	run->psw_addr = 0x10000;
 	ASSERT_EQ(0, queue_batch(&s->vm, e, BATCH_PAGES + 2, KVM_S390_TEST_BATCH_RETRY_BUSY));
 	ASSERT_EQ(-EBUSY, queue_batch(&s->vm, e, 1, 0));
-	ret = ioctl(s->vm.vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt) ? -errno : 0;
-	ASSERT_EQ(-EBUSY, ret);
+	test_err_intercept(EBUSY, s->vm.vcpu_fd, ZPCI_ICPT_INST, ZPCI_IPA_RPCIT,
+			   ZPCI_RPCIT_IPB(1, 2));
 
 	ASSERT_EQ(0, ioctl(s->vm.vcpu_fd, KVM_RUN, 0)) TH_LOG("KVM_RUN: %s", strerror(errno));
 	ASSERT_EQ(KVM_EXIT_S390_SIEIC, run->exit_reason)

@@ -409,15 +409,29 @@ static void race_close(struct __test_metadata *_metadata, bool device_first)
 	ASSERT_BASELINE(s);
 }
 
-/* the device goes away while the vCPU keeps issuing RPCITs */
-TEST(close_device_during_rpcits)
+/* the device (or the iommufd) goes away while the vCPU keeps issuing RPCITs */
+FIXTURE(close_race) {
+	int unused;
+};
+
+FIXTURE_VARIANT(close_race) {
+	bool device_first;
+};
+
+FIXTURE_VARIANT_ADD(close_race, device) { .device_first = true };
+FIXTURE_VARIANT_ADD(close_race, iommufd) { .device_first = false };
+
+FIXTURE_SETUP(close_race)
 {
-	race_close(_metadata, true);
 }
 
-TEST(close_iommufd_during_rpcits)
+FIXTURE_TEARDOWN(close_race)
 {
-	race_close(_metadata, false);
+}
+
+TEST_F(close_race, during_rpcits)
+{
+	race_close(_metadata, variant->device_first);
 }
 
 /* a fixture only for the longer timeout (KASAN/lockdep kernels are slow) */

@@ -299,6 +299,59 @@ void zdev_aperture(const struct zdev *d, uint64_t *pba, uint64_t *pal);
 /* a KVM_DEV_TYPE_VFIO device of the VM (fd), or -errno */
 int zvm_vfio_device(struct zvm *vm);
 
+/* --------------------------------------------------- ioctl helper triples */
+
+/*
+ * As in tools/testing/selftests/iommu/iommufd_utils.h: _test_x() issues one
+ * ioctl and returns 0 or -errno, test_x() asserts that it succeeds and
+ * test_err_x(err, ...) that it fails with exactly errno err. The last two
+ * are kselftest_harness assertions: they need _metadata and may be followed
+ * by TH_LOG().
+ */
+
+/*
+ * IOMMU_HWPT_ALLOC with IOMMU_HWPT_DATA_S390_KVM @data for @dev_id on @pt_id,
+ * IOMMU_HWPT_ALLOC_* @flags; *hwpt_id is set on success
+ */
+int _test_hwpt_alloc_s390_kvm(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+			      const struct iommu_hwpt_s390_kvm *data, uint32_t *hwpt_id);
+#define test_hwpt_alloc_s390_kvm(iommufd, dev_id, pt_id, flags, data, hwpt_id) \
+	ASSERT_EQ(0, _test_hwpt_alloc_s390_kvm(iommufd, dev_id, pt_id, flags, data, hwpt_id))
+#define test_err_hwpt_alloc_s390_kvm(err, iommufd, dev_id, pt_id, flags, data, hwpt_id) \
+	ASSERT_EQ(-(err), _test_hwpt_alloc_s390_kvm(iommufd, dev_id, pt_id, flags, data, \
+						    hwpt_id))
+
+/*
+ * IOMMU_HWPT_INVALIDATE of @hwpt_id: *entry_num entries of @entry_len bytes
+ * at @entries, of @data_type; *entry_num is set to the number the kernel
+ * reports done (also on failure)
+ */
+int _test_hwpt_invalidate(int iommufd, uint32_t hwpt_id, uint32_t data_type, void *entries,
+			  uint32_t entry_len, uint32_t *entry_num);
+#define test_hwpt_invalidate(iommufd, hwpt_id, data_type, entries, entry_len, entry_num) \
+	ASSERT_EQ(0, _test_hwpt_invalidate(iommufd, hwpt_id, data_type, entries, entry_len, \
+					   entry_num))
+#define test_err_hwpt_invalidate(err, iommufd, hwpt_id, data_type, entries, entry_len, \
+				 entry_num) \
+	ASSERT_EQ(-(err), _test_hwpt_invalidate(iommufd, hwpt_id, data_type, entries, \
+						entry_len, entry_num))
+
+/*
+ * The REFRESH of one range (IOMMU_HWPT_INVALIDATE, one s390 KVM entry):
+ * zdev_refresh() is the _test_ form
+ */
+#define test_refresh(d, hwpt_id, iova, len, cc, status) \
+	ASSERT_EQ(0, zdev_refresh(d, hwpt_id, iova, len, cc, status))
+#define test_err_refresh(err, d, hwpt_id, iova, len, cc, status) \
+	ASSERT_EQ(-(err), zdev_refresh(d, hwpt_id, iova, len, cc, status))
+
+/* KVM_S390_TEST_INTERCEPT: queue one intercept on the vCPU (no KVM_RUN) */
+int _test_intercept(int vcpu_fd, uint8_t icptcode, uint16_t ipa, uint32_t ipb);
+#define test_intercept(vcpu_fd, icptcode, ipa, ipb) \
+	ASSERT_EQ(0, _test_intercept(vcpu_fd, icptcode, ipa, ipb))
+#define test_err_intercept(err, vcpu_fd, icptcode, ipa, ipb) \
+	ASSERT_EQ(-(err), _test_intercept(vcpu_fd, icptcode, ipa, ipb))
+
 /* ------------------------- test-only debugfs view of a nested hwpt's shadow */
 
 /*

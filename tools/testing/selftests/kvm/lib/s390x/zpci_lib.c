@@ -195,10 +195,20 @@ const char *zvm_exit_name(uint32_t exit_reason)
 	}
 }
 
+int _test_intercept(int vcpu_fd, uint8_t icptcode, uint16_t ipa, uint32_t ipb)
+{
+	struct kvm_s390_test_intercept icpt;
+
+	memset(&icpt, 0, sizeof(icpt));
+	icpt.icptcode = icptcode;
+	icpt.ipa = ipa;
+	icpt.ipb = ipb;
+	return ioctl(vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt) ? neg_errno() : 0;
+}
+
 int zvm_run_intercept(struct zvm *vm, uint8_t icptcode, uint16_t ipa,
 		      uint32_t ipb, uint64_t psw_mask, struct zrpcit *res)
 {
-	struct kvm_s390_test_intercept icpt;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
@@ -209,13 +219,10 @@ int zvm_run_intercept(struct zvm *vm, uint8_t icptcode, uint16_t ipa,
 	vm->run->psw_addr = 0x10000;
 	vm->run->immediate_exit = 0;
 
-	memset(&icpt, 0, sizeof(icpt));
-	icpt.icptcode = icptcode;
-	icpt.ipa = ipa;
-	icpt.ipb = ipb;
-	if (ioctl(vm->vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt)) {
-		res->ret = neg_errno();
-		return res->ret;
+	ret = _test_intercept(vm->vcpu_fd, icptcode, ipa, ipb);
+	if (ret) {
+		res->ret = ret;
+		return ret;
 	}
 	/* spec: a handled intercept returns 0 with KVM_EXIT_INTR */
 	ret = ioctl(vm->vcpu_fd, KVM_RUN, 0);
@@ -292,23 +299,19 @@ static int zvm_invalidate(int iommufd, uint32_t hwpt_id, uint64_t iova, uint64_t
 			  int *cc, int *status)
 {
 	struct iommu_hwpt_s390_kvm_invalidate e;
-	struct iommu_hwpt_invalidate cmd;
+	uint32_t num = 1;
+	int ret;
 
 	memset(&e, 0, sizeof(e));
 	e.iova = iova;
 	e.len = len;
 	e.cc = 0xff;
 	e.status = 0xff;
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.size = sizeof(cmd);
-	cmd.hwpt_id = hwpt_id;
-	cmd.data_uptr = (uintptr_t)&e;
-	cmd.data_type = IOMMU_HWPT_INVALIDATE_DATA_S390_KVM;
-	cmd.entry_len = sizeof(e);
-	cmd.entry_num = 1;
-	if (ioctl(iommufd, IOMMU_HWPT_INVALIDATE, &cmd))
-		return neg_errno();
-	if (cmd.entry_num != 1)
+	ret = _test_hwpt_invalidate(iommufd, hwpt_id, IOMMU_HWPT_INVALIDATE_DATA_S390_KVM, &e,
+				    sizeof(e), &num);
+	if (ret)
+		return ret;
+	if (num != 1)
 		return -EIO;
 	*cc = e.cc;
 	*status = e.status;
@@ -782,7 +785,6 @@ int zdev_hwpt_alloc_flags(struct zdev *d, int kvm_fd, uint32_t fh, uint32_t flag
 			  uint64_t iota, uint64_t pba, uint64_t pal, uint32_t *hwpt_id)
 {
 	struct iommu_hwpt_s390_kvm data;
-	struct iommu_hwpt_alloc cmd;
 
 	memset(&data, 0, sizeof(data));
 	data.kvm_fd = kvm_fd;
@@ -792,15 +794,24 @@ int zdev_hwpt_alloc_flags(struct zdev *d, int kvm_fd, uint32_t fh, uint32_t flag
 	data.pba = pba;
 	data.pal = pal;
 
+	return _test_hwpt_alloc_s390_kvm(d->iommufd, d->dev_id, d->parent_id, 0, &data,
+					 hwpt_id);
+}
+
+int _test_hwpt_alloc_s390_kvm(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+			      const struct iommu_hwpt_s390_kvm *data, uint32_t *hwpt_id)
+{
+	struct iommu_hwpt_alloc cmd;
+
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.size = sizeof(cmd);
-	cmd.flags = 0;
-	cmd.dev_id = d->dev_id;
-	cmd.pt_id = d->parent_id;
+	cmd.flags = flags;
+	cmd.dev_id = dev_id;
+	cmd.pt_id = pt_id;
 	cmd.data_type = IOMMU_HWPT_DATA_S390_KVM;
-	cmd.data_len = sizeof(data);
-	cmd.data_uptr = (uintptr_t)&data;
-	if (ioctl(d->iommufd, IOMMU_HWPT_ALLOC, &cmd))
+	cmd.data_len = sizeof(*data);
+	cmd.data_uptr = (uintptr_t)data;
+	if (ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd))
 		return neg_errno();
 	*hwpt_id = cmd.out_hwpt_id;
 	return 0;
@@ -859,21 +870,35 @@ int zdev_destroy_obj(struct zdev *d, uint32_t id)
 	return ioctl(d->iommufd, IOMMU_DESTROY, &cmd) ? neg_errno() : 0;
 }
 
-int zdev_invalidate(struct zdev *d, uint32_t hwpt_id,
-		    struct iommu_hwpt_s390_kvm_invalidate *e)
+int _test_hwpt_invalidate(int iommufd, uint32_t hwpt_id, uint32_t data_type, void *entries,
+			  uint32_t entry_len, uint32_t *entry_num)
 {
 	struct iommu_hwpt_invalidate cmd;
+	int ret;
 
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.size = sizeof(cmd);
 	cmd.hwpt_id = hwpt_id;
-	cmd.data_uptr = (uintptr_t)e;
-	cmd.data_type = IOMMU_HWPT_INVALIDATE_DATA_S390_KVM;
-	cmd.entry_len = sizeof(*e);
-	cmd.entry_num = 1;
-	if (ioctl(d->iommufd, IOMMU_HWPT_INVALIDATE, &cmd))
-		return neg_errno();
-	if (cmd.entry_num != 1)
+	cmd.data_uptr = (uintptr_t)entries;
+	cmd.data_type = data_type;
+	cmd.entry_len = entry_len;
+	cmd.entry_num = *entry_num;
+	ret = ioctl(iommufd, IOMMU_HWPT_INVALIDATE, &cmd) ? neg_errno() : 0;
+	*entry_num = cmd.entry_num;
+	return ret;
+}
+
+int zdev_invalidate(struct zdev *d, uint32_t hwpt_id,
+		    struct iommu_hwpt_s390_kvm_invalidate *e)
+{
+	uint32_t num = 1;
+	int ret;
+
+	ret = _test_hwpt_invalidate(d->iommufd, hwpt_id, IOMMU_HWPT_INVALIDATE_DATA_S390_KVM, e,
+				    sizeof(*e), &num);
+	if (ret)
+		return ret;
+	if (num != 1)
 		return -EIO;
 	return 0;
 }

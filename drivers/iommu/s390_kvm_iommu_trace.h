@@ -15,19 +15,15 @@ TRACE_EVENT(s390_kvm_iommu_host_rpcit_fail,
 	    TP_PROTO(u32 fh, u64 start, u64 last, int rc),
 	    TP_ARGS(fh, start, last, rc),
 
-	    TP_STRUCT__entry(
-		    __field(u32, fh)
-		    __field(u64, start)
-		    __field(u64, last)
-		    __field(int, rc)
-	    ),
+	    TP_STRUCT__entry(__field(u32, fh)
+			     __field(u64, start)
+			     __field(u64, last)
+			     __field(int, rc)),
 
-	    TP_fast_assign(
-		    __entry->fh = fh;
-		    __entry->start = start;
-		    __entry->last = last;
-		    __entry->rc = rc;
-	    ),
+	    TP_fast_assign(__entry->fh = fh;
+			   __entry->start = start;
+			   __entry->last = last;
+			   __entry->rc = rc;),
 
 	    TP_printk("fh %08x iova %016llx-%016llx: host RPCIT failed (%d)",
 		      __entry->fh, __entry->start, __entry->last, __entry->rc)
@@ -37,19 +33,15 @@ TRACE_EVENT(s390_kvm_iommu_pin_fail,
 	    TP_PROTO(u32 fh, u64 gpa, bool write, int rc),
 	    TP_ARGS(fh, gpa, write, rc),
 
-	    TP_STRUCT__entry(
-		    __field(u32, fh)
-		    __field(u64, gpa)
-		    __field(bool, write)
-		    __field(int, rc)
-	    ),
+	    TP_STRUCT__entry(__field(u32, fh)
+			     __field(u64, gpa)
+			     __field(bool, write)
+			     __field(int, rc)),
 
-	    TP_fast_assign(
-		    __entry->fh = fh;
-		    __entry->gpa = gpa;
-		    __entry->write = write;
-		    __entry->rc = rc;
-	    ),
+	    TP_fast_assign(__entry->fh = fh;
+			   __entry->gpa = gpa;
+			   __entry->write = write;
+			   __entry->rc = rc;),
 
 	    TP_printk("fh %08x gpa %016llx%s: pin failed (%d)",
 		      __entry->fh, __entry->gpa,
@@ -59,7 +51,7 @@ TRACE_EVENT(s390_kvm_iommu_pin_fail,
 #endif /* _TRACE_S390_KVM_IOMMU_H */
 
 #undef TRACE_INCLUDE_PATH
-#define TRACE_INCLUDE_PATH ../../drivers/iommu
+#define TRACE_INCLUDE_PATH .
 #undef TRACE_INCLUDE_FILE
-#define TRACE_INCLUDE_FILE s390-kvm-iommu-trace
+#define TRACE_INCLUDE_FILE s390_kvm_iommu_trace
 #include <trace/define_trace.h>
