@@ -3,14 +3,16 @@
  * Fuzz core for the s390 KVM shadow engine: random guest tables (including
  * arbitrary raw entries) built from the fuzz input.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <linux/bits.h>
 #include "guest.h"
 #include "fuzz_core.h"
 
-#define FZ_RAM		(1ULL << 20)
+#define FZ_RAM		BIT_ULL(20)
 #define FZ_NPAGES	64
 
 struct fz {
@@ -44,11 +46,17 @@ static u64 fz_iova(unsigned int k)
 	       pg[(k / 12) % 6] * G_PAGE;
 }
 
-#define FAIL(...) do {							\
-	fprintf(stderr, "fuzz: " __VA_ARGS__);				\
-	fprintf(stderr, "\n");						\
-	goto out;							\
-} while (0)
+/* print one failure line: "fuzz: " @fmt "\n" */
+static void fz_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fuzz: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+}
 
 static int check_accounting(struct fake_guest *fg, struct s390_shadow *sh)
 {
@@ -180,8 +188,10 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 	if (s390_shadow_init(&sh, &fg))
 		abort();
 	iota = fg_new_root(&fg, dts[fz_get(&f, 1) & 3]);
-	if (s390_shadow_set_iota(&sh, iota, &res))
-		FAIL("set_iota failed");
+	if (s390_shadow_set_iota(&sh, iota, &res)) {
+		fz_fail("set_iota failed");
+		goto out;
+	}
 
 	while (f.n && steps++ < 2000) {
 		unsigned int op = fz_get(&f, 1);
@@ -231,9 +241,11 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 			}
 			if (!len || start + len - 1 < start) {
 				rc = s390_shadow_refresh(&sh, start, len, &res);
-				if (rc != (len ? -EINVAL : 0) || res.changed)
-					FAIL("refresh of len %#llx: rc %d",
-					     (unsigned long long)len, rc);
+				if (rc != (len ? -EINVAL : 0) || res.changed) {
+					fz_fail("refresh of len %#llx: rc %d",
+						(unsigned long long)len, rc);
+					goto out;
+				}
 				break;
 			}
 			last = start + len - 1;
@@ -259,23 +271,28 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 				u64 v = fz_iova(i), gpa = 0, hpa = 0;
 				bool prot = false, sprot = false;
 				int ref;
-				bool valid;
+				bool valid, mapped;
 
 				if (v + G_PAGE - 1 < start || v > last)
 					continue;
 				ref = fg_ref_walk(&fg, iota, v, &gpa, &prot);
+				mapped = ref == 1;
 				valid = s390_shadow_lookup(&sh, v, &hpa, &sprot);
-				if (ref < 0 && !nomem)
-					FAIL("rc 0 but table error at %#llx",
-					     (unsigned long long)v);
+				if (ref < 0 && !nomem) {
+					fz_fail("rc 0 but table error at %#llx",
+						(unsigned long long)v);
+					goto out;
+				}
 				/* after -ENOMEM: the new translation or none */
 				if (nomem && !valid)
 					continue;
-				if (valid != (ref == 1) ||
+				if (valid != mapped ||
 				    (valid && (hpa != fg_hpa(&fg, gpa) ||
-					       prot != sprot)))
-					FAIL("shadow mismatch at %#llx (rc %d)",
-					     (unsigned long long)v, rc);
+					       prot != sprot))) {
+					fz_fail("shadow mismatch at %#llx (rc %d)",
+						(unsigned long long)v, rc);
+					goto out;
+				}
 			}
 			break;
 		}
@@ -283,9 +300,11 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 			s390_shadow_release(&sh);
 			if (check_accounting(&fg, &sh))
 				goto out;
-			if (sh.nr_gather || shadow_count_valid(&sh) != sh.nr_pinned)
-				FAIL("mapped %lu != pinned %lu after release",
-				     shadow_count_valid(&sh), sh.nr_pinned);
+			if (sh.nr_gather || shadow_count_valid(&sh) != sh.nr_pinned) {
+				fz_fail("mapped %lu != pinned %lu after release",
+					shadow_count_valid(&sh), sh.nr_pinned);
+				goto out;
+			}
 			break;
 		}
 		case 7:
@@ -330,12 +349,16 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 			else
 				niota = fg_new_root(&fg, dts[(op >> 4) & 3]);
 			rc = s390_shadow_set_iota(&sh, niota, &res);
-			if (rc && rc != -EINVAL && rc != -ENOMEM)
-				FAIL("set_iota rc %d", rc);
+			if (rc && rc != -EINVAL && rc != -ENOMEM) {
+				fz_fail("set_iota rc %d", rc);
+				goto out;
+			}
 			if (!rc) {
 				iota = niota;
-				if (shadow_count_valid(&sh))
-					FAIL("set_iota left mappings");
+				if (shadow_count_valid(&sh)) {
+					fz_fail("set_iota left mappings");
+					goto out;
+				}
 			}
 			if (check_accounting(&fg, &sh))
 				goto out;
@@ -366,16 +389,22 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 
 			do {
 				rc = s390_shadow_unmap_gpa(&sh, first, last, &res);
-				if (rc && rc != -EAGAIN)
-					FAIL("unmap_gpa rc %d", rc);
+				if (rc && rc != -EAGAIN) {
+					fz_fail("unmap_gpa rc %d", rc);
+					goto out;
+				}
 				if (check_accounting(&fg, &sh))
 					goto out;
-				if (res.changed && !res.removed)
-					FAIL("unmap_gpa changed without removing");
+				if (res.changed && !res.removed) {
+					fz_fail("unmap_gpa changed without removing");
+					goto out;
+				}
 				s390_shadow_release(&sh);
 			} while (rc && ++rounds < 100);
-			if (rc)
-				FAIL("unmap_gpa made no progress");
+			if (rc) {
+				fz_fail("unmap_gpa made no progress");
+				goto out;
+			}
 			break;
 		}
 		}
@@ -384,7 +413,8 @@ int shadow_fuzz_one(const uint8_t *data, size_t size)
 out:
 	s390_shadow_destroy(&sh);
 	if (!ret && (fg.nr_pins || fg.tables_live || fg.pts_live || fg.errors)) {
-		fprintf(stderr, "fuzz: leak after destroy: pins %ld tables %ld pts %ld errors %ld\n",
+		fprintf(stderr,
+			"fuzz: leak after destroy: pins %ld tables %ld pts %ld errors %ld\n",
 			fg.nr_pins, fg.tables_live, fg.pts_live, fg.errors);
 		ret = -1;
 	}

@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include "fuzz_core.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* libFuzzer calls the target by this fixed symbol name */
+int shadow_fuzz_target(const uint8_t *data, size_t size)
+	__asm__("LLVMFuzzerTestOneInput");
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int shadow_fuzz_target(const uint8_t *data, size_t size)
 {
 	if (shadow_fuzz_one(data, size))
 		abort();

@@ -7,15 +7,16 @@
 #ifndef _SHADOW_TEST_GUEST_H
 #define _SHADOW_TEST_GUEST_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 #include <asm/page.h>
 #include <asm/pci_dma.h>
 #include "s390-kvm-shadow.h"
 
 #define G_PAGE		4096ULL
-#define G_SEG		(1ULL << 20)
-#define G_REG		(1ULL << 31)
-#define G_REACH		(1ULL << 42)
+#define G_SEG		BIT_ULL(20)
+#define G_REG		BIT_ULL(31)
+#define G_REACH		BIT_ULL(42)
 
 struct fake_guest {
 	u8 *ram;

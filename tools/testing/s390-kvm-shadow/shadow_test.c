@@ -11,11 +11,13 @@
 #include <string.h>
 #include <errno.h>
 #include <time.h>
+#include <linux/array_size.h>
+#include <linux/bits.h>
 #include "guest.h"
 #include "fuzz_core.h"
 
 #define RAM		(16ULL << 20)
-#define GIB		(1ULL << 30)
+#define GIB		BIT_ULL(30)
 
 static int checks_failed;
 static u64 seed = 0x5eed5390ULL;
@@ -1726,7 +1728,8 @@ static void d_run(int dt, int iters)
 					pinned++;
 			}
 			if (checks_failed != start_fail) {
-				fprintf(stderr, "  iteration %d page %#llx rc %d range [%#llx, %#llx]\n",
+				fprintf(stderr,
+					"  iteration %d page %#llx rc %d range [%#llx, %#llx]\n",
 					it, (unsigned long long)v, rc,
 					(unsigned long long)start,
 					(unsigned long long)last);
@@ -1870,7 +1873,7 @@ int main(int argc, char **argv)
 		filter = argv[1];
 	if (argc > 2)
 		seed = strtoull(argv[2], NULL, 0);
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(tests); i++) {
 		int before = checks_failed;
 
 		if (filter && !strstr(tests[i].name, filter))

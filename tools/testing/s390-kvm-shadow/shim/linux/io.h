@@ -7,7 +7,7 @@
 #define _SHIM_LINUX_IO_H
 #include <stdint.h>
 
-static inline unsigned long virt_to_phys(volatile void *address)
+static inline unsigned long virt_to_phys(const void *address)
 {
 	return (unsigned long)(uintptr_t)address;
 }

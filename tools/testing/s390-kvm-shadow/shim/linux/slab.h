@@ -6,8 +6,9 @@
 #ifndef _SHIM_LINUX_SLAB_H
 #define _SHIM_LINUX_SLAB_H
 #include <stddef.h>
+#include <linux/types.h>	/* __bitwise */
 
-typedef unsigned int gfp_t;
+typedef unsigned int __bitwise gfp_t;
 #define GFP_KERNEL		((gfp_t)0x1)
 #define GFP_KERNEL_ACCOUNT	((gfp_t)0x3)
 

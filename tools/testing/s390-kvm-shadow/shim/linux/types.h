@@ -12,5 +12,5 @@ typedef uint16_t u16;
 typedef uint32_t u32;
 typedef unsigned long long u64;	/* as in the kernel (int-ll64) */
 typedef long long s64;
-typedef struct { long long counter; } atomic64_t;
+typedef struct { s64 counter; } atomic64_t;
 #endif
