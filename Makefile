@@ -61,7 +61,7 @@ main: initramfs
 
 # Boot and run every listed selftest (no static checks, no host tests)
 run-check: initramfs
-	@$(H)/run-qemu.sh check
+	@BOOT_TIMEOUT=$${BOOT_TIMEOUT:-1800} $(H)/run-qemu.sh check
 
 # Guest RPCIT trace replay / benchmark (harness/replay.sh); TRACE is relative
 # to the repo, default the shipped trace (harness/trace-default.sh)
