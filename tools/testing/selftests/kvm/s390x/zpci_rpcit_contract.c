@@ -386,7 +386,7 @@ TEST_F(zpci, rsto_rfto_guest_tables)
 	ASSERT_EQ(0, zsetup_map(s, s->pba, 2, false));
 
 	/* RSTO: entry 0 of the region-second table designates our region-third table */
-	zt_set(&rse[0], s->t.rto | 0x8 | ZT_LEN_RTX);
+	zt_set(&rse[0], s->t.origin | 0x8 | ZT_LEN_RTX);
 	set_ioat(_metadata, s, rs | (2 << 2));
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 0, 0);
 	ASSERT_PINS(s, 2);
@@ -399,11 +399,11 @@ TEST_F(zpci, rsto_rfto_guest_tables)
 	ASSERT_PINS(s, 2);
 
 	/* wrong table type in the region-second entry */
-	zt_set(&rse[0], s->t.rto | ZT_TYPE_RTX | ZT_LEN_RTX);
+	zt_set(&rse[0], s->t.origin | ZT_TYPE_RTX | ZT_LEN_RTX);
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, 2 * ZPCI_PAGE_SIZE, 1, ZPCI_STATUS_ERROR);
 
 	/* invalid region-first entry: nothing below 4 TiB is mapped any more */
-	zt_set(&rse[0], s->t.rto | 0x8 | ZT_LEN_RTX);
+	zt_set(&rse[0], s->t.origin | 0x8 | ZT_LEN_RTX);
 	zt_set(&rfe[0], ZT_TABLE_INVALID);
 	ASSERT_RPCIT(&s->vm, ZPCI_GUEST_FH, s->pba, s->pal - s->pba + 1, 0, 0);
 	ASSERT_PINS(s, 0);

@@ -214,21 +214,59 @@ const char *zvm_exit_name(uint32_t exit_reason);
 
 /* ------------------------------------------------------ guest DMA tables */
 
+/*
+ * The one guest table builder: every guest region/segment/page table entry
+ * the library writes goes through zt_walk() and zt_write_pte(). The top
+ * table sits at origin with designation type dt; every table lies in
+ * [ram_base, ram_end). Lower tables come from alloc(priv, pt) (a page table
+ * when pt, else a 16 KiB region/segment table; 0 when none is left) or, with
+ * alloc NULL, from zvm_alloc() (slot 0).
+ */
 struct ztables {
 	struct zvm *vm;
-	uint64_t rto;		/* guest-physical origin of the region-third table */
+	uint64_t origin;	/* guest-physical origin of the top-level table */
+	int dt;			/* its designation type: 0 STO, 1 RTTO, 2 RSTO, 3 RFTO */
+	uint64_t ram_base;
+	uint64_t ram_end;
+	uint64_t (*alloc)(void *priv, bool pt);
+	void *priv;
 };
 
+/* an RTTO layout, tables from zvm_alloc() in slot 0 */
 int zt_init(struct ztables *t, struct zvm *vm);
+/*
+ * A top-level table of type dt at origin, made all invalid, tables within
+ * [ram_base, ram_end); t->alloc and t->priv are NULL (the caller may set
+ * them). 0, or -EFAULT (origin outside, t is set up all the same).
+ */
+int zt_init_at(struct ztables *t, struct zvm *vm, uint64_t origin, int dt,
+	       uint64_t ram_base, uint64_t ram_end);
 static inline uint64_t zt_iota(const struct ztables *t)
 {
-	return t->rto | ZT_IOTA_DT_RT;
+	return t->origin | ((uint64_t)t->dt << 2);
 }
 
+/*
+ * Walk to the entry for iova in the level-to table (3 RF, 2 RS, 1 RT, 0 ST,
+ * -1 the PTE); with create, invalid upper entries get fresh tables. 0 and
+ * *entry, or -EINVAL (iova beyond the top level, a table outside RAM),
+ * -ENOENT (an invalid upper entry, without create) or -ENOMEM (no table
+ * left). *fail_level (may be NULL) is set to the level of an invalid entry
+ * or of an entry naming a table outside RAM.
+ */
+int zt_walk(struct ztables *t, uint64_t iova, int to, bool create, uint64_t **entry,
+	    int *fail_level);
+/* write one raw PTE, making the upper levels valid as needed; zt_walk() errors */
+int zt_write_pte(struct ztables *t, uint64_t iova, uint64_t entry);
 /* map one 4 KiB page; creates segment/page tables as needed */
 int zt_map(struct ztables *t, uint64_t iova, uint64_t gpa, bool readonly);
 /* mark the PTE invalid (the lazy-unmap way: tables stay) */
 int zt_unmap(struct ztables *t, uint64_t iova);
+/*
+ * make the level-level entries (1 RT, 0 ST) covering [iova, iova + len)
+ * invalid, where the walk reaches them; -EINVAL when level is above the top
+ */
+int zt_invalidate_upper(struct ztables *t, uint64_t iova, uint64_t len, int level);
 /* host pointers to the (big-endian) entries, NULL if the level is missing */
 uint64_t *zt_rte(struct ztables *t, uint64_t iova);
 uint64_t *zt_ste(struct ztables *t, uint64_t iova);

@@ -105,11 +105,15 @@ bool zgt_in_ram(const struct zgt_alloc *a, uint64_t gpa, uint64_t len);
 
 #define ZGT_MAX_PT	65536
 
+/*
+ * The traced tables, written through the zt_*() builder of zpci_lib: t has
+ * the traced origin and designation type, its lower tables come from a
+ * (pts[] lists the page tables among them)
+ */
 struct zgt {
 	struct zgt_alloc *a;
 	uint64_t iota;		/* as traced (origin | enable | DT) */
-	uint64_t origin;
-	int dt;			/* designation type: 0 STO .. 3 RFTO */
+	struct ztables t;
 	uint64_t pts[ZGT_MAX_PT];	/* guest-physical origins of the page tables made */
 	uint32_t npts;
 };

@@ -455,95 +455,144 @@ void zt_set(uint64_t *entry, uint64_t val)
 	__atomic_store_n(entry, htobe64(val), __ATOMIC_RELEASE);
 }
 
-static uint64_t zt_alloc_table(struct zvm *vm, uint64_t size, uint64_t fill)
+static bool zt_in_ram(const struct ztables *t, uint64_t gpa, uint64_t len)
 {
-	uint64_t gpa = zvm_alloc(vm, size, size);
-	uint64_t *e;
-	uint64_t i;
+	return gpa >= t->ram_base && gpa < t->ram_end && len <= t->ram_end - gpa;
+}
 
+/* a fresh table, every entry invalid: a page table (2 KiB) or a 16 KiB one */
+static uint64_t zt_new_table(struct ztables *t, bool pt)
+{
+	uint64_t size = pt ? ZT_PT_SIZE : ZT_TABLE_SIZE, gpa, *e, i;
+
+	if (t->alloc)
+		gpa = t->alloc(t->priv, pt);
+	else
+		gpa = zvm_alloc(t->vm, size, size);
 	if (!gpa)
 		return 0;
-	e = zvm_ptr(vm, gpa);
+	e = zvm_ptr(t->vm, gpa);
 	for (i = 0; i < size / 8; i++)
-		zt_set(&e[i], fill);
+		zt_set(&e[i], pt ? ZT_PTE_INVALID : ZT_TABLE_INVALID);
 	return gpa;
 }
 
 int zt_init(struct ztables *t, struct zvm *vm)
 {
+	memset(t, 0, sizeof(*t));
 	t->vm = vm;
-	t->rto = zt_alloc_table(vm, ZT_TABLE_SIZE, ZT_TABLE_INVALID);
-	return t->rto ? 0 : -ENOMEM;
+	t->dt = 1;
+	t->ram_base = 0;
+	t->ram_end = vm->mem_size;
+	t->origin = zt_new_table(t, false);
+	return t->origin ? 0 : -ENOMEM;
 }
 
-static uint64_t rtx(uint64_t iova) { return (iova >> ZT_RT_SHIFT) & 0x7ff; }
-static uint64_t sx(uint64_t iova) { return (iova >> ZT_ST_SHIFT) & 0x7ff; }
-static uint64_t px(uint64_t iova) { return (iova >> ZT_PT_SHIFT) & 0xff; }
+int zt_init_at(struct ztables *t, struct zvm *vm, uint64_t origin, int dt,
+	       uint64_t ram_base, uint64_t ram_end)
+{
+	uint64_t *e;
+	int i;
+
+	memset(t, 0, sizeof(*t));
+	t->vm = vm;
+	t->origin = origin;
+	t->dt = dt;
+	t->ram_base = ram_base;
+	t->ram_end = ram_end;
+	if (!zt_in_ram(t, origin, ZT_TABLE_SIZE))
+		return -EFAULT;
+	e = zvm_ptr(vm, origin);
+	for (i = 0; i < ZT_TABLE_ENTRIES; i++)
+		zt_set(&e[i], ZT_TABLE_INVALID);
+	return 0;
+}
+
+/* index shift of the entries of a level-L table: 3 RF, 2 RS, 1 RT, 0 ST */
+static int zt_lvl_shift(int level)
+{
+	return 20 + 11 * level;
+}
+
+int zt_walk(struct ztables *t, uint64_t iova, int to, bool create, uint64_t **entry,
+	    int *fail_level)
+{
+	uint64_t table = t->origin, *e, v, sub;
+	int l;
+
+	if (t->dt < 3 && iova >> zt_lvl_shift(t->dt + 1))
+		return -EINVAL;
+	for (l = t->dt; l >= 0; l--) {
+		e = (uint64_t *)zvm_ptr(t->vm, table) + ((iova >> zt_lvl_shift(l)) & 0x7ff);
+		if (l == to) {
+			*entry = e;
+			return 0;
+		}
+		v = zt_get(e);
+		if (v & ZT_TABLE_INVALID) {
+			if (!create) {
+				if (fail_level)
+					*fail_level = l;
+				return -ENOENT;
+			}
+			sub = zt_new_table(t, l == 0);
+			if (!sub)
+				return -ENOMEM;
+			zt_set(e, l ? sub | ((uint64_t)l << 2) | ZT_LEN_RTX : sub | ZT_TYPE_SX);
+			v = zt_get(e);
+		}
+		table = v & (l ? ZT_RTE_ADDR_MASK : ZT_STE_ADDR_MASK);
+		if (!zt_in_ram(t, table, l ? ZT_TABLE_SIZE : ZT_PT_SIZE)) {
+			if (fail_level)
+				*fail_level = l;
+			return -EINVAL;
+		}
+	}
+	*entry = (uint64_t *)zvm_ptr(t->vm, table) + ((iova >> ZT_PT_SHIFT) & 0xff);
+	return 0;
+}
+
+static uint64_t *zt_entry(struct ztables *t, uint64_t iova, int to)
+{
+	uint64_t *e;
+
+	return zt_walk(t, iova, to, false, &e, NULL) ? NULL : e;
+}
 
 uint64_t *zt_rte(struct ztables *t, uint64_t iova)
 {
-	if (iova >> 42)
-		return NULL;
-	return (uint64_t *)zvm_ptr(t->vm, t->rto) + rtx(iova);
+	return zt_entry(t, iova, 1);
 }
 
 uint64_t *zt_ste(struct ztables *t, uint64_t iova)
 {
-	uint64_t *rte = zt_rte(t, iova);
-	uint64_t v;
-
-	if (!rte)
-		return NULL;
-	v = zt_get(rte);
-	if (v & ZT_TABLE_INVALID)
-		return NULL;
-	if ((v & ZT_RTE_ADDR_MASK) + ZT_TABLE_SIZE > t->vm->mem_size)
-		return NULL;
-	return (uint64_t *)zvm_ptr(t->vm, v & ZT_RTE_ADDR_MASK) + sx(iova);
+	return zt_entry(t, iova, 0);
 }
 
 uint64_t *zt_pte(struct ztables *t, uint64_t iova)
 {
-	uint64_t *ste = zt_ste(t, iova);
-	uint64_t v;
+	return zt_entry(t, iova, -1);
+}
 
-	if (!ste)
-		return NULL;
-	v = zt_get(ste);
-	if (v & ZT_TABLE_INVALID)
-		return NULL;
-	if ((v & ZT_STE_ADDR_MASK) + ZT_PT_SIZE > t->vm->mem_size)
-		return NULL;
-	return (uint64_t *)zvm_ptr(t->vm, v & ZT_STE_ADDR_MASK) + px(iova);
+int zt_write_pte(struct ztables *t, uint64_t iova, uint64_t entry)
+{
+	uint64_t *e;
+	int ret;
+
+	ret = zt_walk(t, iova, -1, true, &e, NULL);
+	if (ret)
+		return ret;
+	zt_set(e, entry);
+	return 0;
 }
 
 int zt_map(struct ztables *t, uint64_t iova, uint64_t gpa, bool readonly)
 {
-	uint64_t *rte, *ste, *pte;
-	uint64_t tbl;
+	int ret;
 
-	rte = zt_rte(t, iova);
-	if (!rte)
-		return -EINVAL;
-	if (zt_get(rte) & ZT_TABLE_INVALID) {
-		tbl = zt_alloc_table(t->vm, ZT_TABLE_SIZE, ZT_TABLE_INVALID);
-		if (!tbl)
-			return -ENOMEM;
-		zt_set(rte, tbl | ZT_TYPE_RTX | ZT_LEN_RTX);
-	}
-	ste = zt_ste(t, iova);
-	if (!ste)
-		return -EINVAL;
-	if (zt_get(ste) & ZT_TABLE_INVALID) {
-		tbl = zt_alloc_table(t->vm, ZT_PT_SIZE, ZT_PTE_INVALID);
-		if (!tbl)
-			return -ENOMEM;
-		zt_set(ste, tbl | ZT_TYPE_SX);
-	}
-	pte = zt_pte(t, iova);
-	if (!pte)
-		return -EINVAL;
-	zt_set(pte, (gpa & ZT_PTE_ADDR_MASK) | (readonly ? ZT_PROTECTED : 0));
+	ret = zt_write_pte(t, iova, (gpa & ZT_PTE_ADDR_MASK) | (readonly ? ZT_PROTECTED : 0));
+	if (ret)
+		return ret;
 	__sync_synchronize();
 	return 0;
 }
@@ -556,6 +605,25 @@ int zt_unmap(struct ztables *t, uint64_t iova)
 		return -ENOENT;
 	zt_set(pte, zt_get(pte) | ZT_PTE_INVALID);
 	__sync_synchronize();
+	return 0;
+}
+
+int zt_invalidate_upper(struct ztables *t, uint64_t iova, uint64_t len, int level)
+{
+	uint64_t end = iova + len, step, *e;
+	int fl;
+
+	if (level > t->dt)
+		return -EINVAL;
+	while (iova < end) {
+		fl = level;
+		if (!zt_walk(t, iova, level, false, &e, &fl))
+			zt_set(e, zt_get(e) | ZT_TABLE_INVALID);
+		step = 1ULL << zt_lvl_shift(fl);
+		iova = (iova & ~(step - 1)) + step;
+		if (!iova)
+			break;
+	}
 	return 0;
 }
 

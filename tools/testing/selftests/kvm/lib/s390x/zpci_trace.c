@@ -101,150 +101,82 @@ static uint64_t *gpa_ptr(struct zgt *g, uint64_t gpa)
 	return (uint64_t *)zvm_ptr(g->a->vm, gpa);
 }
 
-/* a zeroed-as-invalid region/segment table (16 KiB) or page table (2 KiB) */
-static uint64_t ga_table(struct zgt *g, bool pt)
+/* the zt_*() table allocator of a zgt: a region/segment table or a page table */
+static uint64_t zgt_new_table(void *priv, bool pt)
 {
+	struct zgt *g = priv;
 	struct zgt_alloc *a = g->a;
-	uint64_t gpa, *e, i, n;
+	uint64_t gpa;
 
-	if (pt) {
-		if (!a->chunk_left) {
-			a->chunk = ga_get(a, 1);
-			if (!a->chunk)
-				return 0;
-			a->chunk_left = 2;
-		}
-		gpa = a->chunk + (2 - a->chunk_left) * ZT_PT_SIZE;
-		a->chunk_left--;
-		if (g->npts < ZGT_MAX_PT)
-			g->pts[g->npts++] = gpa;
-		n = ZT_PT_ENTRIES;
-	} else {
-		gpa = ga_get(a, 4);
-		n = ZT_TABLE_ENTRIES;
+	if (!pt)
+		return ga_get(a, 4);
+	if (!a->chunk_left) {
+		a->chunk = ga_get(a, 1);
+		if (!a->chunk)
+			return 0;
+		a->chunk_left = 2;
 	}
-	if (!gpa)
-		return 0;
-	e = gpa_ptr(g, gpa);
-	for (i = 0; i < n; i++)
-		zt_set(&e[i], pt ? ZT_PTE_INVALID : ZT_TABLE_INVALID);
+	gpa = a->chunk + (2 - a->chunk_left) * ZT_PT_SIZE;
+	a->chunk_left--;
+	if (g->npts < ZGT_MAX_PT)
+		g->pts[g->npts++] = gpa;
 	return gpa;
 }
 
 /* ------------------------------------------------------ guest tables */
 
-/* index shift of the entries of a level-L table: 3 RF, 2 RS, 1 RT, 0 ST */
-static int lvl_shift(int level)
-{
-	return 20 + 11 * level;
-}
-
-static int lvl_idx(int level, uint64_t iova)
-{
-	return (iova >> lvl_shift(level)) & 0x7ff;
-}
-
 int zgt_set_iota(struct zgt *g, struct zgt_alloc *a, uint64_t iota, char *err,
 		 size_t errlen)
 {
-	uint64_t origin = iota & ~0x3fffULL, *e;
-	int i;
+	uint64_t origin = iota & ~0x3fffULL;
+	int ret;
 
 	if (g->a && g->iota == iota)
 		return 0;	/* re-registration of the same tables */
 	g->a = a;
 	g->iota = iota;
-	g->origin = origin;
-	g->dt = (iota >> 2) & 3;
 	g->npts = 0;
-	if (!zgt_in_ram(a, origin, ZT_TABLE_SIZE)) {
+	ret = zt_init_at(&g->t, a->vm, origin, (iota >> 2) & 3, a->ram_base, a->ram_end);
+	g->t.alloc = zgt_new_table;
+	g->t.priv = g;
+	if (ret) {
 		snprintf(err, errlen, "table origin 0x%llx outside guest RAM [0x%llx, 0x%llx)",
 			 (unsigned long long)origin, (unsigned long long)a->ram_base,
 			 (unsigned long long)a->ram_end);
 		return -1;
 	}
-	e = gpa_ptr(g, origin);
-	for (i = 0; i < ZT_TABLE_ENTRIES; i++)
-		zt_set(&e[i], ZT_TABLE_INVALID);
 	return 0;
 }
 
-/*
- * Walk to the entry for iova in the level-`to` table (to = -1: the PTE).
- * With create, invalid upper entries get fresh tables. Returns NULL when an
- * upper entry is invalid (without create); *fail_level says where.
- */
+/* the entry for iova in the level-to table (-1: the PTE), NULL if unreachable */
 static uint64_t *zgt_walk(struct zgt *g, uint64_t iova, int to, bool create,
 			  int *fail_level)
 {
-	uint64_t table = g->origin, *e, v, sub;
-	int l;
+	uint64_t *e;
 
-	if (g->dt < 3 && iova >> lvl_shift(g->dt + 1))
-		return NULL;
-	for (l = g->dt; l >= 0; l--) {
-		e = gpa_ptr(g, table) + lvl_idx(l, iova);
-		if (l == to)
-			return e;
-		v = zt_get(e);
-		if (v & ZT_TABLE_INVALID) {
-			if (!create) {
-				if (fail_level)
-					*fail_level = l;
-				return NULL;
-			}
-			sub = ga_table(g, l == 0);
-			if (!sub)
-				return NULL;
-			zt_set(e, l ? sub | ((uint64_t)l << 2) | ZT_LEN_RTX : sub);
-			v = zt_get(e);
-		}
-		table = v & (l ? ZT_RTE_ADDR_MASK : ZT_STE_ADDR_MASK);
-		if (!zgt_in_ram(g->a, table, l ? ZT_TABLE_SIZE : ZT_PT_SIZE)) {
-			if (fail_level)
-				*fail_level = l;
-			return NULL;
-		}
-	}
-	return gpa_ptr(g, table) + ((iova >> 12) & 0xff);
+	return zt_walk(&g->t, iova, to, create, &e, fail_level) ? NULL : e;
 }
 
 int zgt_write_pte(struct zgt *g, uint64_t iova, uint64_t entry, char *err,
 		  size_t errlen)
 {
-	uint64_t *e = zgt_walk(g, iova, -1, true, NULL);
-
-	if (!e) {
+	if (zt_write_pte(&g->t, iova, entry)) {
 		snprintf(err, errlen,
 			 "no room for guest tables for iova 0x%llx (guest RAM [0x%llx, 0x%llx), DT %d)",
 			 (unsigned long long)iova, (unsigned long long)g->a->ram_base,
-			 (unsigned long long)g->a->ram_end, g->dt);
+			 (unsigned long long)g->a->ram_end, g->t.dt);
 		return -1;
 	}
-	zt_set(e, entry);
 	return 0;
 }
 
 int zgt_invalidate_upper(struct zgt *g, uint64_t iova, uint64_t len, int level,
 			 char *err, size_t errlen)
 {
-	uint64_t end = iova + len, step, *e;
-	int fl;
-
-	if (level > g->dt) {
+	if (zt_invalidate_upper(&g->t, iova, len, level)) {
 		snprintf(err, errlen, "inv level %s above the IOTA's top level (DT %d)",
-			 level ? "rt" : "st", g->dt);
+			 level ? "rt" : "st", g->t.dt);
 		return -1;
-	}
-	while (iova < end) {
-		fl = level;
-		e = zgt_walk(g, iova, level, false, &fl);
-		if (e)
-			zt_set(e, zt_get(e) | ZT_TABLE_INVALID);
-		step = 1ULL << lvl_shift(fl);
-		iova = (iova & ~(step - 1)) + step;
-		if (!iova)
-			break;
 	}
 	return 0;
 }
