@@ -155,7 +155,46 @@ struct zrpcit {
 	bool vmm;
 	int vmm_ret;		/* IOMMU_HWPT_INVALIDATE of the VMM: 0 or -errno */
 	int retries;		/* cc-2 answers the guest retried (same RPCIT again) */
+	/* ns: KVM_S390_TEST_INTERCEPT, KVM_RUN (zvm_run_intercept(), the last one) */
+	uint64_t t_queue, t_run;
 };
+
+/* gprs[r1] of every RPCIT the library issues: fh, status byte 0xff */
+static inline uint64_t zrpcit_r1_preset(uint32_t fh)
+{
+	return (uint64_t)fh << 32 | (uint64_t)ZPCI_PRESET_STATUS << 24;
+}
+
+/* the PSW mask of every RPCIT the library issues: supervisor state, cc 3 */
+static inline uint64_t zrpcit_psw_preset(uint64_t psw_extra)
+{
+	return ZPCI_PSW_EA_BA | (uint64_t)ZPCI_PRESET_CC << ZPCI_PSW_CC_SHIFT | psw_extra;
+}
+
+/* the status byte of r1 */
+static inline int zrpcit_r1_status(uint64_t gpr_r1)
+{
+	return (gpr_r1 >> 24) & 0xff;
+}
+
+/*
+ * A VMM's answer, as QEMU gives it: the cc into the PSW mask and, with cc 1,
+ * the status into r1's status byte
+ */
+static inline uint64_t zrpcit_answer_psw(uint64_t psw_mask, int cc)
+{
+	return (psw_mask & ~ZPCI_PSW_CC_MASK) | ((uint64_t)(cc & 3) << ZPCI_PSW_CC_SHIFT);
+}
+
+static inline uint64_t zrpcit_answer_r1(uint64_t gpr_r1, int cc, int status)
+{
+	if (cc != 1)
+		return gpr_r1;
+	return (gpr_r1 & ~0xff000000ULL) | (uint64_t)(status & 0xff) << 24;
+}
+
+/* monotonic nanoseconds */
+uint64_t znow_ns(void);
 
 int zvm_create(struct zvm *vm, uint64_t mem_size);
 void zvm_destroy(struct zvm *vm);
@@ -191,6 +230,14 @@ int zvm_run_intercept(struct zvm *vm, uint8_t icptcode, uint16_t ipa,
  */
 int zvm_rpcit_regs(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
 		   uint64_t len, uint64_t psw_extra, struct zrpcit *res);
+/*
+ * The one RPCIT issuer under zvm_rpcit_regs() and the replaying VMM: the
+ * registers preset as above, the intercept queued and run once; no VMM
+ * answer, no retry. res as for zvm_rpcit_regs() (vmm false); the registers
+ * KVM left are in vm->run->s.regs.gprs. 0 or the -errno of a vCPU ioctl.
+ */
+int zvm_rpcit_issue(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
+		    uint64_t len, uint64_t psw_extra, struct zrpcit *res);
 /* RPCIT 1,2 in supervisor state */
 int zvm_rpcit(struct zvm *vm, uint32_t fh, uint64_t iova, uint64_t len,
 	      struct zrpcit *res);

@@ -141,9 +141,6 @@ int zgt_apply(struct zgt *g, const struct ztrace *t, const struct ztr_rec *r,
 /* host physical address backing a host virtual address (root: pagemap), 0 if none */
 uint64_t zhpa_of(const void *hva);
 
-/* monotonic nanoseconds */
-uint64_t znow_ns(void);
-
 /*
  * Sum of the host RPCIT counters ("Global RPCITs", "Sync Map RPCITs",
  * "Sync RPCITs") in /sys/kernel/debug/pci/<bdf>/statistics of the vfio

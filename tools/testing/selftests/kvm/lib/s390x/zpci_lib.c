@@ -182,6 +182,14 @@ uint64_t zvm_alloc_scattered_page(struct zvm *vm)
 	return gpa;
 }
 
+uint64_t znow_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 const char *zvm_exit_name(uint32_t exit_reason)
 {
 	switch (exit_reason) {
@@ -209,6 +217,7 @@ int _test_intercept(int vcpu_fd, uint8_t icptcode, uint16_t ipa, uint32_t ipb)
 int zvm_run_intercept(struct zvm *vm, uint8_t icptcode, uint16_t ipa,
 		      uint32_t ipb, uint64_t psw_mask, struct zrpcit *res)
 {
+	uint64_t t0, t1;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
@@ -219,17 +228,21 @@ int zvm_run_intercept(struct zvm *vm, uint8_t icptcode, uint16_t ipa,
 	vm->run->psw_addr = 0x10000;
 	vm->run->immediate_exit = 0;
 
+	t0 = znow_ns();
 	ret = _test_intercept(vm->vcpu_fd, icptcode, ipa, ipb);
 	if (ret) {
 		res->ret = ret;
 		return ret;
 	}
+	t1 = znow_ns();
 	/* spec: a handled intercept returns 0 with KVM_EXIT_INTR */
 	ret = ioctl(vm->vcpu_fd, KVM_RUN, 0);
 	if (ret) {
 		res->ret = neg_errno();
 		return res->ret;
 	}
+	res->t_queue = t1 - t0;
+	res->t_run = znow_ns() - t1;
 	res->exit_reason = vm->run->exit_reason;
 	res->psw_mask = vm->run->psw_mask;
 	res->cc = (vm->run->psw_mask >> 44) & 3;
@@ -348,53 +361,78 @@ static void zvm_vmm_answer(struct zvm *vm, struct kvm_regs *regs, struct zrpcit 
 		break;
 	}
 	res->vmm = true;
-	res->psw_mask = (res->psw_mask & ~ZPCI_PSW_CC_MASK) |
-			((uint64_t)(cc & 3) << ZPCI_PSW_CC_SHIFT);
+	res->psw_mask = zrpcit_answer_psw(res->psw_mask, cc);
+	regs->gprs[r1] = zrpcit_answer_r1(regs->gprs[r1], cc, status);
 	vm->run->psw_mask = res->psw_mask;
 	res->cc = cc;
-	if (cc == 1) {
-		regs->gprs[r1] &= ~0xff000000ULL;
-		regs->gprs[r1] |= (uint64_t)(status & 0xff) << 24;
-		if (ioctl(vm->vcpu_fd, KVM_SET_REGS, regs))
-			res->vmm_ret = neg_errno();
-	}
+	if (cc == 1 && ioctl(vm->vcpu_fd, KVM_SET_REGS, regs))
+		res->vmm_ret = neg_errno();
+}
+
+/* r1_status and status from gprs[r1] after the answer */
+static void zrpcit_decode(struct zrpcit *res, uint64_t gpr_r1)
+{
+	res->r1_status = zrpcit_r1_status(gpr_r1);
+	res->status = res->r1_status;
+	if (res->cc == 0 && res->r1_status == ZPCI_PRESET_STATUS)
+		res->status = 0;
+}
+
+/* preset, queue, KVM_RUN: the registers as KVM left them in *regs */
+static int zvm_rpcit_start(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
+			   uint64_t len, uint64_t psw_extra, struct zrpcit *res,
+			   struct kvm_regs *regs)
+{
+	uint64_t r1_preset = zrpcit_r1_preset(fh);
+	int ret;
+
+	memset(regs, 0, sizeof(*regs));
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, regs))
+		return neg_errno();
+	regs->gprs[r1] = r1_preset;
+	regs->gprs[r2] = iova;
+	if (r2 < 15)
+		regs->gprs[r2 + 1] = len;
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, regs))
+		return neg_errno();
+
+	ret = zvm_run_intercept(vm, ZPCI_ICPT_INST, ZPCI_IPA_RPCIT, ZPCI_RPCIT_IPB(r1, r2),
+				zrpcit_psw_preset(psw_extra), res);
+	if (ret)
+		return ret;
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, regs))
+		return neg_errno();
+	if (res->exit_reason == KVM_EXIT_S390_SIEIC && res->icptcode == ZPCI_ICPT_INST &&
+	    res->ipa == ZPCI_IPA_RPCIT)
+		res->exit_fresh = res->cc == ZPCI_PRESET_CC && regs->gprs[r1] == r1_preset &&
+				  regs->gprs[r2] == iova &&
+				  (r2 == 15 || regs->gprs[r2 + 1] == len);
+	zrpcit_decode(res, regs->gprs[r1]);
+	return 0;
+}
+
+int zvm_rpcit_issue(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
+		    uint64_t len, uint64_t psw_extra, struct zrpcit *res)
+{
+	struct kvm_regs regs;
+
+	return zvm_rpcit_start(vm, r1, r2, fh, iova, len, psw_extra, res, &regs);
 }
 
 static int zvm_rpcit_once(struct zvm *vm, int r1, int r2, uint32_t fh, uint64_t iova,
 			  uint64_t len, uint64_t psw_extra, struct zrpcit *res)
 {
-	uint64_t r1_preset = (uint64_t)fh << 32 | (uint64_t)ZPCI_PRESET_STATUS << 24;
 	struct kvm_regs regs;
 	int ret;
 
-	memset(&regs, 0, sizeof(regs));
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs))
-		return neg_errno();
-	regs.gprs[r1] = r1_preset;
-	regs.gprs[r2] = iova;
-	if (r2 < 15)
-		regs.gprs[r2 + 1] = len;
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs))
-		return neg_errno();
-
-	ret = zvm_run_intercept(vm, ZPCI_ICPT_INST, ZPCI_IPA_RPCIT,
-				ZPCI_RPCIT_IPB(r1, r2),
-				ZPCI_PSW_EA_BA | (uint64_t)ZPCI_PRESET_CC << ZPCI_PSW_CC_SHIFT |
-				psw_extra, res);
+	ret = zvm_rpcit_start(vm, r1, r2, fh, iova, len, psw_extra, res, &regs);
 	if (ret)
 		return ret;
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs))
-		return neg_errno();
 	if (res->exit_reason == KVM_EXIT_S390_SIEIC && res->icptcode == ZPCI_ICPT_INST &&
 	    res->ipa == ZPCI_IPA_RPCIT) {
-		res->exit_fresh = res->cc == ZPCI_PRESET_CC && regs.gprs[r1] == r1_preset &&
-				  regs.gprs[r2] == iova && (r2 == 15 || regs.gprs[r2 + 1] == len);
 		zvm_vmm_answer(vm, &regs, res);
+		zrpcit_decode(res, regs.gprs[r1]);
 	}
-	res->r1_status = (regs.gprs[r1] >> 24) & 0xff;
-	res->status = res->r1_status;
-	if (res->cc == 0 && res->r1_status == ZPCI_PRESET_STATUS)
-		res->status = 0;
 	return 0;
 }
 

@@ -257,14 +257,6 @@ uint64_t zhpa_of(const void *hva)
 	return (ent & ((1ULL << 55) - 1)) << 12;
 }
 
-uint64_t znow_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 long zhost_rpcits(const char *vfio_cdev)
 {
 	char path[320], link[256], line[256];
@@ -833,55 +825,33 @@ static bool zrep_vmm_rpcit(struct zrep *rep, uint32_t ipb, int *cc, int *status,
 /* what QEMU does before re-entering: cc into the PSW, status into r1 */
 static void zrep_vmm_answer(struct kvm_run *run, int cc, int status)
 {
-	run->psw_mask = (run->psw_mask & ~ZPCI_PSW_CC_MASK) |
-			((uint64_t)(cc & 3) << ZPCI_PSW_CC_SHIFT);
-	if (cc == 1) {
-		run->s.regs.gprs[1] &= ~0xff000000ULL;
-		run->s.regs.gprs[1] |= (uint64_t)(status & 0xff) << 24;
-	}
+	run->psw_mask = zrpcit_answer_psw(run->psw_mask, cc);
+	run->s.regs.gprs[1] = zrpcit_answer_r1(run->s.regs.gprs[1], cc, status);
 	run->kvm_dirty_regs = KVM_SYNC_GPRS;
 }
 
 static void zrep_rpcit_once(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
 {
-	struct kvm_s390_test_intercept icpt;
 	struct kvm_run *run = rep->vm.run;
-	uint64_t t0, t1, t2, t3;
-	int cc, status, err = 0;
+	int cc, status, err = 0, ret;
+	struct zrpcit zr;
+	uint64_t t2, t3;
 
 	/* fresh registers: a handler that does nothing leaves cc 3, status 0xff */
-	run->s.regs.gprs[1] = (uint64_t)r->fh << 32 | (uint64_t)ZPCI_PRESET_STATUS << 24;
-	run->s.regs.gprs[2] = r->iova;
-	run->s.regs.gprs[3] = r->len;
-	run->kvm_dirty_regs = KVM_SYNC_GPRS;
-	run->psw_mask = ZPCI_PSW_EA_BA | (uint64_t)ZPCI_PRESET_CC << ZPCI_PSW_CC_SHIFT;
-	run->psw_addr = 0x10000;
-	run->immediate_exit = 0;
-	memset(&icpt, 0, sizeof(icpt));
-	icpt.icptcode = ZPCI_ICPT_INST;
-	icpt.ipa = ZPCI_IPA_RPCIT;
-	icpt.ipb = ZPCI_RPCIT_IPB(1, 2);
-	t0 = znow_ns();
-	if (ioctl(rep->vm.vcpu_fd, KVM_S390_TEST_INTERCEPT, &icpt)) {
-		res->err = -errno;
-		res->cc = -1;
-		return;
-	}
-	t1 = znow_ns();
-	if (ioctl(rep->vm.vcpu_fd, KVM_RUN, 0)) {
-		res->err = -errno;
+	ret = zvm_rpcit_issue(&rep->vm, 1, 2, r->fh, r->iova, r->len, 0, &zr);
+	if (ret) {
+		res->err = ret;
 		res->cc = -1;
 		return;
 	}
 	t2 = znow_ns();
-	res->t_queue += t1 - t0;
-	res->t_run += t2 - t1;
-	if (run->exit_reason == KVM_EXIT_S390_SIEIC &&
-	    run->s390_sieic.ipa == ZPCI_IPA_RPCIT) {
+	res->t_queue += zr.t_queue;
+	res->t_run += zr.t_run;
+	if (zr.exit_reason == KVM_EXIT_S390_SIEIC && zr.ipa == ZPCI_IPA_RPCIT) {
 		res->exited = true;
 		if (rep->user_mode) {
-			zrep_user_rpcit(rep, run->s390_sieic.ipb, &cc, &status);
-		} else if (zrep_vmm_rpcit(rep, run->s390_sieic.ipb, &cc, &status, &err)) {
+			zrep_user_rpcit(rep, zr.ipb, &cc, &status);
+		} else if (zrep_vmm_rpcit(rep, zr.ipb, &cc, &status, &err)) {
 			if (err) {
 				res->err = err;
 				res->cc = -1;
@@ -905,13 +875,13 @@ static void zrep_rpcit_once(struct zrep *rep, const struct ztr_rec *r, struct zr
 		res->status = cc == 1 ? status : 0;
 		return;
 	}
-	if (run->exit_reason != KVM_EXIT_INTR) {
+	if (zr.exit_reason != KVM_EXIT_INTR) {
 		res->cc = -1;
 		res->err = -EPROTO;
 		return;
 	}
-	res->cc = (run->psw_mask >> ZPCI_PSW_CC_SHIFT) & 3;
-	res->status = res->cc == 1 ? (run->s.regs.gprs[1] >> 24) & 0xff : 0;
+	res->cc = zr.cc;
+	res->status = zr.cc == 1 ? zr.r1_status : 0;
 }
 
 void zrep_rpcit(struct zrep *rep, const struct ztr_rec *r, struct zrep_res *res)
@@ -1151,7 +1121,7 @@ void zrep_batch_add(struct zrep_batch *b, const struct ztr_rec *r)
 	memset(e, 0, sizeof(*e));
 	e->ipb = ZPCI_RPCIT_IPB(1, 2);
 	/* a handler that does nothing leaves cc 3 and status 0xff */
-	e->gpr_r1 = (uint64_t)r->fh << 32 | (uint64_t)ZPCI_PRESET_STATUS << 24;
+	e->gpr_r1 = zrpcit_r1_preset(r->fh);
 	e->gpr_r2 = r->iova;
 	e->gpr_r2p1 = r->len;
 	memset(&b->res[b->n], 0, sizeof(b->res[b->n]));
@@ -1185,7 +1155,7 @@ int zrep_batch_run(struct zrep *rep, struct zrep_batch *b)
 	b->run_calls = 0;
 	if (!b->n)
 		return 0;
-	run->psw_mask = ZPCI_PSW_EA_BA | (uint64_t)ZPCI_PRESET_CC << ZPCI_PSW_CC_SHIFT;
+	run->psw_mask = zrpcit_psw_preset(0);
 	run->psw_addr = 0x10000;
 	run->kvm_dirty_regs = 0;
 	run->immediate_exit = 0;
@@ -1241,7 +1211,7 @@ int zrep_batch_run(struct zrep *rep, struct zrep_batch *b)
 
 		if (e->flags & KVM_S390_TEST_ICPT_HANDLED) {
 			b->res[i].cc = e->cc;
-			b->res[i].status = e->cc == 1 ? (e->gpr_r1 >> 24) & 0xff : 0;
+			b->res[i].status = e->cc == 1 ? zrpcit_r1_status(e->gpr_r1) : 0;
 			b->res[i].retries = e->retries;
 			b->ns[i] = e->ns;
 		} else if (!(e->flags & KVM_S390_TEST_ICPT_EXITED)) {
