@@ -39,16 +39,7 @@
 #define OTHER_FH	0x80009999u
 #define OTHER_VFIO_DEV	"/dev/vfio/devices/vfio1"
 
-static bool pins_ok(struct __test_metadata *_metadata, struct zsetup *s, long pages)
-{
-	if (zsetup_pins_are(s, pages))
-		return true;
-	TH_LOG("pins: VmPin %ld kB (base %ld, want +%ld), foll %+ld (want %+ld)",
-	       zpin_vmpin_kb(), s->kb0, pages * 4, zpin_foll_pinned() - s->foll0, pages);
-	return false;
-}
-
-#define ASSERT_PINS(s, pages) ASSERT_TRUE(pins_ok(_metadata, s, pages))
+#define ASSERT_PINS(s, pages) ASSERT_ZSETUP_PINS(s, pages)
 
 /*
  * The answer the guest sees, and who gave it: cc 1 status 8 (an error only

@@ -93,16 +93,7 @@ static void zdev_clear(struct zdev *d)
 
 /* ------------------------------------------------------------ helpers */
 
-static bool pins_are(struct __test_metadata *_metadata, long kb0, long foll0, long pages)
-{
-	if (zpin_wait(kb0 + pages * 4, foll0 + pages, 2000))
-		return true;
-	TH_LOG("pins: VmPin %+ld kB, foll %+ld (want %+ld pages)",
-	       zpin_vmpin_kb() - kb0, zpin_foll_pinned() - foll0, pages);
-	return false;
-}
-
-#define ASSERT_PINS(kb0, foll0, pages) ASSERT_TRUE(pins_are(_metadata, kb0, foll0, pages))
+#define ASSERT_PINS(kb0, foll0, pages) ASSERT_PINS_FROM(kb0, foll0, pages, 2000)
 
 /*
  * The answer the guest sees, and who gave it: cc 1 status 8 is handed to the

@@ -256,16 +256,7 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static bool pins_are(struct __test_metadata *_metadata, long kb0, long foll0, long pages)
-{
-	if (zpin_wait(kb0 + pages * 4, foll0 + pages, 2000))
-		return true;
-	TH_LOG("pins: VmPin %+ld kB, foll %+ld (want %+ld pages)",
-	       zpin_vmpin_kb() - kb0, zpin_foll_pinned() - foll0, pages);
-	return false;
-}
-
-#define ASSERT_PINS(kb0, foll0, pages) ASSERT_TRUE(pins_are(_metadata, kb0, foll0, pages))
+#define ASSERT_PINS(kb0, foll0, pages) ASSERT_PINS_FROM(kb0, foll0, pages, 2000)
 
 #define ASSERT_RPCIT(vm, iova, len, want_cc, want_status) do { \
 	uint64_t __iova = (iova), __len = (len); \

@@ -31,26 +31,11 @@ static bool back_to(long kb, long foll)
 	return zpin_wait(kb, foll, SETTLE_MS);
 }
 
-static bool baseline_ok(struct __test_metadata *_metadata, struct zsetup *s)
-{
-	if (back_to(s->kb0, s->foll0))
-		return true;
-	TH_LOG("not released: VmPin %ld kB (base %ld), foll pins %+ld",
-	       zpin_vmpin_kb(), s->kb0, zpin_foll_pinned() - s->foll0);
-	return false;
-}
-
-static bool pinned_ok(struct __test_metadata *_metadata, struct zsetup *s, int n)
-{
-	if (zsetup_pins_are(s, n))
-		return true;
-	TH_LOG("pins: VmPin %ld kB (base %ld, want +%d), foll %+ld",
-	       zpin_vmpin_kb(), s->kb0, n * 4, zpin_foll_pinned() - s->foll0);
-	return false;
-}
-
-#define ASSERT_BASELINE(s) ASSERT_TRUE(baseline_ok(_metadata, s))
-#define ASSERT_PINNED(s, n) ASSERT_TRUE(pinned_ok(_metadata, s, n))
+#define ASSERT_BASELINE(s) do { \
+	const struct zsetup *__s = (s); \
+	ASSERT_PINS_FROM(__s->kb0, __s->foll0, 0, SETTLE_MS); \
+} while (0)
+#define ASSERT_PINNED(s, n) ASSERT_ZSETUP_PINS(s, n)
 
 /* 0: set up; 1: skipped (the caller returns); fails the test on errors */
 static int setup_or_skip(struct __test_metadata *_metadata, struct zsetup *s, bool attach)

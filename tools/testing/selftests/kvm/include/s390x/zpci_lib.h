@@ -333,6 +333,17 @@ long zpin_foll_pinned(void);		/* nr_foll_pin_acquired - released; LONG_MIN on er
 bool zpin_settle(int quiet_ms, int timeout_ms);
 /* poll until both counters are back to the given values, up to timeout_ms */
 bool zpin_wait(long vmpin_kb, long foll, int timeout_ms);
+/*
+ * The one pin assertion: VmPin is kb0 + 4 kB and the foll pins foll0 + 1
+ * for each of pages, polled up to timeout_ms; logs both deltas otherwise.
+ * A kselftest_harness assertion: needs _metadata.
+ */
+#define ASSERT_PINS_FROM(kb0, foll0, pages, timeout_ms) do { \
+	long __kb0 = (kb0), __foll0 = (foll0), __pages = (pages); \
+	ASSERT_TRUE(zpin_wait(__kb0 + __pages * 4, __foll0 + __pages, timeout_ms)) \
+		TH_LOG("pins: VmPin %+ld kB, foll %+ld (want %+ld pages)", \
+		       zpin_vmpin_kb() - __kb0, zpin_foll_pinned() - __foll0, __pages); \
+} while (0)
 
 /* ---------------------------------------------------- iommufd + vfio cdev */
 
@@ -519,8 +530,13 @@ int zsetup_fn_state(struct zsetup *s, enum zvm_fn_state state);
 /* map n scattered guest pages at iova / invalidate n PTEs */
 int zsetup_map(struct zsetup *s, uint64_t iova, int n, bool ro);
 int zsetup_unmap(struct zsetup *s, uint64_t iova, int n);
-/* pins (VmPin and foll pins) equal baseline + pages, polled up to 1 s */
+/* pins (VmPin and foll pins) equal baseline + pages, polled up to ZSETUP_PINS_MS */
+#define ZSETUP_PINS_MS	1000
 bool zsetup_pins_are(struct zsetup *s, long pages);
+#define ASSERT_ZSETUP_PINS(s, pages) do { \
+	const struct zsetup *__s = (s); \
+	ASSERT_PINS_FROM(__s->kb0, __s->foll0, pages, ZSETUP_PINS_MS); \
+} while (0)
 
 /* disk image pattern (harness/mkdisk.py) */
 uint64_t zdisk_pattern_u64(uint64_t off);

@@ -1282,7 +1282,7 @@ int zsetup_unmap(struct zsetup *s, uint64_t iova, int n)
 
 bool zsetup_pins_are(struct zsetup *s, long pages)
 {
-	return zpin_wait(s->kb0 + pages * 4, s->foll0 + pages, 1000);
+	return zpin_wait(s->kb0 + pages * 4, s->foll0 + pages, ZSETUP_PINS_MS);
 }
 
 /* ------------------------------------------------------ disk pattern */
