@@ -13,25 +13,14 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 B=$TOP/build
 TREE=$B/linux
 ST=$B/.prepare                   # state: applied patches, saved originals
-DEFAULT_SRC=/usr/src/linux-source-6.12.tar.xz
-SRC=${KERNEL_SRC:-$DEFAULT_SRC}
-KDIRS="arch block certs crypto Documentation drivers fs include init io_uring
-       ipc kernel lib mm net rust samples scripts security sound tools usr virt"
-
 say() { echo "prepare: $*"; }
 die() { echo "prepare: ERROR: $*" >&2; exit 1; }
+. "$TOP/harness/base-tree.sh"
 
 mkdir -p "$B"
 # Serialise against concurrent prepare/kernel builds.
 exec 9>"$B/.kbuild.lock"   # same lock as kernel builds: never change the tree under a build
 flock -n 9 || { say "waiting for build/.kbuild.lock (a kernel build is running)"; flock 9; }
-
-src_id() {
-	if [ -d "$SRC" ]; then echo "dir:$(cd "$SRC" && pwd)"
-	elif [ -f "$SRC" ]; then echo "tar:$(readlink -f "$SRC"):$(stat -c %s:%Y "$SRC")"
-	else die "KERNEL_SRC '$SRC' not found (install linux-source-6.12 or set KERNEL_SRC=)"
-	fi
-}
 
 unpack() {
 	say "unpacking base tree from $SRC"
@@ -39,11 +28,7 @@ unpack() {
 	[ -d "$TREE" ] && [ -d "$B/out" ] && had_tree=1
 	rm -rf "$TREE.new" "$ST"
 	mkdir -p "$TREE.new"
-	if [ -d "$SRC" ]; then
-		cp -a "$SRC"/. "$TREE.new"/
-	else
-		tar -xf "$SRC" -C "$TREE.new" --strip-components=1
-	fi
+	base_unpack "$TREE.new"
 	if [ $had_tree = 1 ] && [ "${1:-}" != precise ]; then
 		# base files carry old mtimes: make kbuild re-check everything
 		find "$TREE.new" -type f -exec touch {} +
@@ -73,7 +58,7 @@ if [ ! -f "$TREE/Makefile" ] || [ ! -f "$ST/source" ] || [ "$(cat "$ST/source")"
 	unpack
 	fresh=1
 fi
-V=$(awk -F' = ' '/^VERSION/{v=$2} /^PATCHLEVEL/{p=$2} /^SUBLEVEL/{s=$2} END{print v"."p"."s}' "$TREE/Makefile")
+V=$(base_version "$TREE")
 echo "base tree: Linux $V"
 
 # --- desired patch set ------------------------------------------------------

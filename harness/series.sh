@@ -31,10 +31,6 @@ ST=$B/series-tree
 GT=$ST/linux			# git tree: base commit "base", branch "series"
 SOUT=$ST/out
 OUTD=$B/series
-DEFAULT_SRC=/usr/src/linux-source-6.12.tar.xz
-SRC=${KERNEL_SRC:-$DEFAULT_SRC}
-KDIRS="arch block certs crypto Documentation drivers fs include init io_uring
-       ipc kernel lib mm net rust samples scripts security sound tools usr virt"
 export GIT_AUTHOR_NAME="s390 KVM RPCIT team" GIT_AUTHOR_EMAIL="s390-kvm-rpcit@example.org"
 export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
 
@@ -45,12 +41,7 @@ bad() { say "FAIL $*"; nfail=$((nfail + 1)); }
 die() { say "FAIL $*"; exit 1; }
 g() { git -C "$GT" "$@"; }
 
-src_id() {
-	if [ -d "$SRC" ]; then echo "dir:$(cd "$SRC" && pwd)"
-	elif [ -f "$SRC" ]; then echo "tar:$(readlink -f "$SRC"):$(stat -c %s:%Y "$SRC")"
-	else die "KERNEL_SRC '$SRC' not found (install linux-source-6.12 or set KERNEL_SRC=)"
-	fi
-}
+. "$TOP/harness/base-tree.sh"
 
 # --- the pristine base as a git tree (kept between runs) --------------------
 mkdir -p "$ST"
@@ -58,8 +49,7 @@ if [ ! -d "$GT/.git" ] || [ "$(cat "$ST/source" 2>/dev/null)" != "$(src_id)" ]; 
 	say "unpacking the base tree from $SRC into a git tree"
 	rm -rf "$GT" "$ST/source"
 	mkdir -p "$GT"
-	if [ -d "$SRC" ]; then cp -a "$SRC"/. "$GT"/
-	else tar -xf "$SRC" -C "$GT" --strip-components=1 || die "cannot unpack $SRC"; fi
+	base_unpack "$GT" || die "cannot unpack $SRC"
 	rm -rf "$GT/.git"
 	(cd "$GT" && git init -q && git config core.autocrlf false &&
 	 git config gc.auto 0 && git add -A -f . &&
@@ -67,7 +57,7 @@ if [ ! -d "$GT/.git" ] || [ "$(cat "$ST/source" 2>/dev/null)" != "$(src_id)" ]; 
 		git commit -q -m base && git tag base) || die "git tree of the base failed"
 	src_id > "$ST/source"
 fi
-V=$(awk -F' = ' '/^VERSION/{v=$2} /^PATCHLEVEL/{p=$2} /^SUBLEVEL/{s=$2} END{print v"."p"."s}' "$GT/Makefile")
+V=$(base_version "$GT")
 say "base: Linux $V ($SRC)"
 
 # --- patches/series: patch names and the overlay files each adds -----------

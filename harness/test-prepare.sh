@@ -15,7 +15,7 @@ printf 'VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 99\n' > "$T/base/Makefile"
 printf 'one\ntwo\nthree\n' > "$T/base/drivers/a.c"
 printf 'x\n' > "$T/base/drivers/b.c"
 touch -d '2020-01-01' "$T/base/drivers/a.c" "$T/base/drivers/b.c"
-cp "$H/prepare.sh" "$T/repo/harness/"
+cp "$H/prepare.sh" "$H/base-tree.sh" "$T/repo/harness/"
 mkpatch() {	# new content of drivers/a.c -> unified diff against the base
 	mkdir -p "$T/o/drivers" "$T/n/drivers"
 	cp "$T/base/drivers/a.c" "$T/o/drivers/a.c"; printf "$1" > "$T/n/drivers/a.c"
