@@ -278,14 +278,9 @@ static int hg_register(struct hg *g, uint64_t iota)
 	uint32_t id;
 	int ret;
 
-	ret = zdev_hwpt_alloc(&g->d, g->vm.vm_fd, FH, iota, g->pba, g->pal, &id);
+	ret = zdev_hwpt_alloc_attach(&g->d, g->vm.vm_fd, FH, 0, iota, g->pba, g->pal, &id);
 	if (ret)
 		return ret;
-	ret = zdev_attach(&g->d, id);
-	if (ret) {
-		zdev_destroy_obj(&g->d, id);
-		return ret;
-	}
 	if (g->have_hwpt)
 		zdev_destroy_obj(&g->d, g->hwpt);
 	g->hwpt = id;

@@ -378,6 +378,13 @@ int zdev_hwpt_alloc(struct zdev *d, int kvm_fd, uint32_t fh, uint64_t iota,
 /* the same with struct iommu_hwpt_s390_kvm flags (IOMMU_HWPT_S390_KVM_*) */
 int zdev_hwpt_alloc_flags(struct zdev *d, int kvm_fd, uint32_t fh, uint32_t flags,
 			  uint64_t iota, uint64_t pba, uint64_t pal, uint32_t *hwpt_id);
+/*
+ * zdev_hwpt_alloc_flags() and attach (in place of the attached hwpt, as a
+ * VMM does on IOAT (re)registration); the new hwpt is destroyed again when
+ * the attach fails
+ */
+int zdev_hwpt_alloc_attach(struct zdev *d, int kvm_fd, uint32_t fh, uint32_t flags,
+			   uint64_t iota, uint64_t pba, uint64_t pal, uint32_t *hwpt_id);
 /* IOMMU_IOAS_MAP of [hva, hva + size) at IOVA = gpa into the parent's IOAS */
 int zdev_parent_map(struct zdev *d, void *hva, uint64_t gpa, uint64_t size);
 int zdev_parent_unmap(struct zdev *d, uint64_t gpa, uint64_t size);

@@ -904,6 +904,24 @@ int zdev_hwpt_alloc_flags(struct zdev *d, int kvm_fd, uint32_t fh, uint32_t flag
 					 hwpt_id);
 }
 
+int zdev_hwpt_alloc_attach(struct zdev *d, int kvm_fd, uint32_t fh, uint32_t flags,
+			   uint64_t iota, uint64_t pba, uint64_t pal, uint32_t *hwpt_id)
+{
+	uint32_t id;
+	int ret;
+
+	ret = zdev_hwpt_alloc_flags(d, kvm_fd, fh, flags, iota, pba, pal, &id);
+	if (ret)
+		return ret;
+	ret = zdev_attach(d, id);
+	if (ret) {
+		zdev_destroy_obj(d, id);
+		return ret;
+	}
+	*hwpt_id = id;
+	return 0;
+}
+
 int _test_hwpt_alloc_s390_kvm(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
 			      const struct iommu_hwpt_s390_kvm *data, uint32_t *hwpt_id)
 {
@@ -1205,14 +1223,9 @@ int zsetup_reregister(struct zsetup *s, uint64_t iota, uint64_t pba, uint64_t pa
 	bool had = s->have_hwpt;
 	int ret;
 
-	ret = zdev_hwpt_alloc(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH, iota, pba, pal, &id);
+	ret = zdev_hwpt_alloc_attach(&s->d, s->vm.vm_fd, ZPCI_GUEST_FH, 0, iota, pba, pal, &id);
 	if (ret)
 		return ret;
-	ret = zdev_attach(&s->d, id);
-	if (ret) {
-		zdev_destroy_obj(&s->d, id);
-		return ret;
-	}
 	s->attached = true;
 	s->hwpt = id;
 	s->have_hwpt = true;

@@ -597,15 +597,10 @@ static int zrep_register(struct zrep *rep, struct zrep_fn *f)
 	uint32_t id;
 	int ret;
 
-	ret = zdev_hwpt_alloc_flags(&f->d, rep->vm.vm_fd, f->fh, rep->hwpt_flags,
-				    f->g.iota, f->pba, f->pal, &id);
+	ret = zdev_hwpt_alloc_attach(&f->d, rep->vm.vm_fd, f->fh, rep->hwpt_flags,
+				     f->g.iota, f->pba, f->pal, &id);
 	if (ret)
 		return ret;
-	ret = zdev_attach(&f->d, id);
-	if (ret) {
-		zdev_destroy_obj(&f->d, id);
-		return ret;
-	}
 	f->kvm_attached = true;
 	if (f->have_hwpt)
 		zdev_destroy_obj(&f->d, f->hwpt);
