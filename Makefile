@@ -15,6 +15,10 @@
 #   make bench   TRACE= through the userspace path, on-demand, pinned-parent and
 #                direct map: instructions per RPCIT (icount, kernel without lock
 #                debugging; DEBUG=1: the test kernel, ICOUNT=0: wall time)
+#   make check-hercules  upstream's KVM s390x selftests under Hercules (real
+#                SIE) on the patched and the unpatched kernel, compared test
+#                by test, and real SIE's intercept fields against the model
+#                of the test-only mode
 #
 # KERNEL_SRC=<tarball or dir> overrides the base tree (default linux-source-6.12).
 # Everything generated lives in build/ (git-ignored).
@@ -23,12 +27,13 @@ H := harness
 export KERNEL_SRC
 
 .PHONY: all main deps prepare kernel headers selftests initramfs disk boot \
-	run-main run-check series replay bench bench-nodebug shell check check-host check-static clean distclean help
+	run-main run-check series replay bench bench-nodebug shell check check-host check-static \
+	check-hercules clean distclean help
 
 all: main
 
 help:
-	@sed -n '3,18p' Makefile
+	@sed -n '3,22p' Makefile
 
 deps:
 	@$(H)/deps.sh
@@ -89,6 +94,11 @@ check-host:
 check-static: prepare
 	@$(H)/check.sh static
 
+# Hercules 3.13 (real SIE): harness/hercules/run.sh; builds the unpatched
+# kernel (harness/build-unpatched.sh) and upstream's selftests itself
+check-hercules: selftests
+	@$(H)/hercules/run.sh
+
 # KASAN=1: also build a KASAN kernel (build/out-kasan) and rerun the tests on it.
 # Exit status 1 when anything failed (make then adds its "Error 1" note on
 # stderr after the last line of the output, "N passed, N failed").
@@ -100,8 +110,8 @@ check-kasan:
 
 clean:
 	rm -rf build/out build/selftests build/initramfs.cpio.gz.root build/initramfs.cpio.gz build/initramfs-one* build/initramfs-kasan* \
-		build/initramfs-boot*.cpio.gz* build/run-one build/disk.img build/logs
+		build/initramfs-boot*.cpio.gz* build/run-one build/disk.img build/logs build/hercules
 
 # Also drops the prepared tree (build/linux-source-6.12 reading copy is kept)
 distclean: clean
-	rm -rf build/linux build/.prepare build/busybox build/dl
+	rm -rf build/linux build/.prepare build/busybox build/dl build/unpatched

@@ -26,3 +26,26 @@ base_unpack() {
 base_version() {
 	awk -F' = ' '/^VERSION/{v=$2} /^PATCHLEVEL/{p=$2} /^SUBLEVEL/{s=$2} END{print v"."p"."s}' "$1/Makefile"
 }
+
+# base_git_tree GT STATE: GT is a git tree of the pristine base (commit
+# "base", tag base), unpacked again when the base (src_id, kept in STATE)
+# changed.  harness/series.sh applies the series on top of it;
+# harness/build-unpatched.sh builds the base alone.
+base_git_tree() {
+	local gt=$1 state=$2
+	if [ -d "$gt/.git" ] && [ "$(cat "$state" 2>/dev/null)" = "$(src_id)" ]; then
+		return 0
+	fi
+	echo "base-tree: unpacking the base tree from $SRC into a git tree ($gt)"
+	rm -rf "$gt" "$state"
+	mkdir -p "$gt"
+	base_unpack "$gt" || die "cannot unpack $SRC"
+	rm -rf "$gt/.git"
+	(cd "$gt" && git init -q && git config core.autocrlf false &&
+	 git config gc.auto 0 && git add -A -f . &&
+	 GIT_AUTHOR_NAME=base GIT_AUTHOR_EMAIL=base@localhost \
+	 GIT_COMMITTER_NAME=base GIT_COMMITTER_EMAIL=base@localhost \
+	 GIT_AUTHOR_DATE="2024-01-01T00:00:00Z" GIT_COMMITTER_DATE="2024-01-01T00:00:00Z" \
+		git commit -q -m base && git tag base) || die "git tree of the base failed"
+	src_id > "$state"
+}

@@ -154,6 +154,28 @@ check_kasan() {
 		boot_and_count "kasan run: " -kasan
 }
 
+# The Hercules bed (harness/hercules/run.sh): one result per upstream test
+# (no regression against the unpatched kernel), the intercept-field check
+# and the bed's summary line; a test skipped on both kernels is reported as
+# a skip, not counted
+check_hercules() {	# kernel built: 1|0
+	step "Hercules bed: upstream KVM selftests under real SIE, patched and unpatched kernel"
+	local log=$B/logs/check-hercules.log st rest
+	if [ "$1" != 1 ]; then
+		fail "hercules: not run (no patched kernel)"; return
+	fi
+	"$H/hercules/run.sh" > "$log" 2>&1
+	grep -E '^hercules: ' "$log" | grep -vE '^hercules: (PASS|FAIL|SKIP) ' | tail -40
+	[ -s "$B/logs/hercules.results" ] || { fail "hercules: no results (build/logs/check-hercules.log)"; return; }
+	while read -r st rest; do
+		case "$st" in
+		PASS) pass "hercules: ${rest#hercules: }" ;;
+		FAIL) fail "hercules: ${rest#hercules: }" ;;
+		SKIP) echo "check: SKIP hercules: $rest" ;;
+		esac
+	done < "$B/logs/hercules.results"
+}
+
 LIST=$TOP/harness/zpci_tests.list
 KASAN_LIST=$TOP/harness/zpci_tests-kasan.list
 
@@ -233,6 +255,7 @@ check_all() {
 		not_run "run: " "no kernel or initramfs"
 		fail "write-back check: not run"
 	fi
+	check_hercules $kok
 	if [ "${KASAN:-0}" = 1 ]; then
 		if [ $iok = 1 ]; then check_kasan
 		else

@@ -16,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 PKGS="make gcc libc6-dev git patch xz-utils gzip cpio perl python3 python3-ply python3-git
       bc flex bison libelf-dev libssl-dev dwarves ccache sparse kmod valgrind
-      gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-system-misc linux-source-6.12"
+      gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-system-misc hercules linux-source-6.12"
 
 updated=0
 apt_update() { [ $updated = 1 ] || { $SUDO apt-get update -qq; updated=1; }; }

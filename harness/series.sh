@@ -15,7 +15,8 @@
 #     tree, and that tree equals the prepared tree (build/linux) for every
 #     file the series touches or adds;
 #   - checkpatch.pl --strict finds nothing in any patch;
-#   - the kernel builds, with the harness config, at every patch
+#   - the kernel builds, with the harness config, without the series (the
+#     unpatched kernel, harness/build-unpatched.sh) and at every patch
 #     (build/series-tree/out; incremental, ccache), without warnings in
 #     the files the series adds or changes.
 # Prints "series: PASS|FAIL <what>" per check and, when all passed,
@@ -45,18 +46,7 @@ g() { git -C "$GT" "$@"; }
 
 # --- the pristine base as a git tree (kept between runs) --------------------
 mkdir -p "$ST"
-if [ ! -d "$GT/.git" ] || [ "$(cat "$ST/source" 2>/dev/null)" != "$(src_id)" ]; then
-	say "unpacking the base tree from $SRC into a git tree"
-	rm -rf "$GT" "$ST/source"
-	mkdir -p "$GT"
-	base_unpack "$GT" || die "cannot unpack $SRC"
-	rm -rf "$GT/.git"
-	(cd "$GT" && git init -q && git config core.autocrlf false &&
-	 git config gc.auto 0 && git add -A -f . &&
-	 GIT_AUTHOR_DATE="2024-01-01T00:00:00Z" GIT_COMMITTER_DATE="2024-01-01T00:00:00Z" \
-		git commit -q -m base && git tag base) || die "git tree of the base failed"
-	src_id > "$ST/source"
-fi
+base_git_tree "$GT" "$ST/source"
 V=$(base_version "$GT")
 say "base: Linux $V ($SRC)"
 
@@ -193,6 +183,15 @@ if [ "${NO_BUILD:-0}" = 1 ]; then
 	say "NO_BUILD=1: builds skipped"; built=0
 else
 	mkdir -p "$B/logs"
+	# the base first (harness/build-unpatched.sh: the unpatched kernel of
+	# the Hercules bed); each patch then builds incrementally on it
+	if out=$("$H/build-unpatched.sh" 2>&1); then
+		ok "the base builds without the series ($(echo "$out" | tail -1 | sed 's/^unpatched: //'))"
+	else
+		echo "$out" | tail -15 | sed 's/^/    /'
+		bad "the base does not build (build/logs/unpatched-build.log)"; built=0
+	fi
+	g checkout -q -f series
 	k=0
 	for c in $(g rev-list --reverse base..series); do
 		k=$((k + 1))
