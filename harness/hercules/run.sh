@@ -255,6 +255,8 @@ for ((i = 0; i < NT; i++)); do
 		say "$n: patched $sp ($dp), unpatched $su ($du)${note:+; on Hercules: $note}"
 		if [ -n "$reg" ]; then
 			nreg=$((nreg + 1)); fail "$n: regression: $reg"
+		elif [ "$sp" = NOT-RUN ] || [ "$su" = NOT-RUN ]; then
+			fail "$n: not run (patched $sp, unpatched $su)"
 		elif [ -z "$note" ] && [ "$sp" != PASS ]; then
 			# the bed itself: these pass on Hercules
 			fail "$n: $sp on the patched kernel (and $su on the unpatched kernel), a pass on Hercules expected"
