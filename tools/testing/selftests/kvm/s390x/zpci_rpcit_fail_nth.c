@@ -171,18 +171,6 @@ static int ksum_read(struct ksum *k)
 	return n == 8 ? 0 : -EIO;
 }
 
-static int write_str(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -EIO;
-}
-
 struct needed {
 	const char *path;
 	const char *what;
@@ -215,14 +203,14 @@ static bool fi_configure(struct __test_metadata *_metadata)
 	int ret;
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
-		ret = write_str(knobs[i], "N");
+		ret = zfile_write_str(knobs[i], "N");
 		if (ret) {
 			TH_LOG("%s: %s", knobs[i], strerror(-ret));
 			return false;
 		}
 	}
 	/* order-0 pages too: the shadow's page tables are single pages */
-	ret = write_str(DBGFS "/fail_page_alloc/min-order", "0");
+	ret = zfile_write_str(DBGFS "/fail_page_alloc/min-order", "0");
 	if (ret) {
 		TH_LOG("%s/fail_page_alloc/min-order: %s", DBGFS, strerror(-ret));
 		return false;
@@ -235,7 +223,7 @@ static bool fi_configure(struct __test_metadata *_metadata)
 		if (strncmp(de->d_name, "fail", 4))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s/verbose", DBGFS, de->d_name);
-		write_str(path, "0");
+		zfile_write_str(path, "0");
 	}
 	closedir(dir);
 	return true;
@@ -1343,7 +1331,7 @@ static void walk(struct __test_metadata *_metadata, struct rig *r, const struct 
 	memset(&r->st, 0, sizeof(r->st));
 	r->tables_left = 0;
 	r->host_status8 = w->status8;
-	ret = write_str(HOST_STATUS, w->status8 ? "8" : "16");
+	ret = zfile_write_str(HOST_STATUS, w->status8 ? "8" : "16");
 	if (ret) {
 		TH_LOG("%s: %s", HOST_STATUS, strerror(-ret));
 		res.ok = false;
@@ -1376,7 +1364,7 @@ static void walk(struct __test_metadata *_metadata, struct rig *r, const struct 
 		TH_LOG("%s: kernel splat once everything is closed", w->name);
 		res.ok = false;
 	}
-	write_str(HOST_STATUS, "16");
+	zfile_write_str(HOST_STATUS, "16");
 	walk_report(_metadata, r, w, &res);
 }
 

@@ -194,16 +194,15 @@ static bool block_is_zero(const uint8_t *p)
 	return true;
 }
 
-static int write_file(const char *path, const char *s)
+/* as "echo > trace": opening the trace for writing with O_TRUNC empties it */
+static int trace_clear(void)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	ssize_t n;
+	int fd = open(TRACEFS "/trace", O_WRONLY | O_TRUNC | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
-	n = write(fd, s, strlen(s));
 	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -EIO;
+	return 0;
 }
 
 static const char * const trace_events[] = {
@@ -221,11 +220,11 @@ static int trace_kvm_events(bool on)
 		mount("tracefs", TRACEFS, "tracefs", 0, NULL);
 	for (i = 0; i < ARRAY_SIZE(trace_events); i++) {
 		snprintf(path, sizeof(path), TRACEFS "/events/kvm/%s/enable", trace_events[i]);
-		ret = write_file(path, on ? "1" : "0");
+		ret = zfile_write_str(path, on ? "1" : "0");
 		if (ret)
 			return ret;
 	}
-	return on ? write_file(TRACEFS "/trace", "") : 0;
+	return on ? trace_clear() : 0;
 }
 
 struct trace_fields {

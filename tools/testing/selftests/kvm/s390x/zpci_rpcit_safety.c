@@ -139,19 +139,6 @@ struct fault_save {
 	char status[32];
 };
 
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	n = n < 0 ? -errno : n == (ssize_t)strlen(s) ? 0 : -EIO;
-	close(fd);
-	return n;
-}
-
 static int read_str(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -199,13 +186,13 @@ static int fault_arm(struct fault_save *fs, int status, char *why, size_t why_le
 	}
 	snprintf(path, sizeof(path), "%s", FAIL_STATUS);
 	snprintf(val, sizeof(val), "%d", status);
-	ret = write_str(path, val);
+	ret = zfile_write_str(path, val);
 	if (ret)
 		goto fail;
 	/* probability last: nothing fails before the rest is set */
 	for (i = NR_FAIL_FILES; i-- > 0;) {
 		fail_path(path, sizeof(path), fail_files[i]);
-		ret = write_str(path, set[i]);
+		ret = zfile_write_str(path, set[i]);
 		if (ret)
 			goto fail;
 	}
@@ -224,12 +211,12 @@ static void fault_reset(struct fault_save *fs)
 	if (!fs->saved)
 		return;
 	fail_path(path, sizeof(path), "probability");
-	write_str(path, "0");
+	zfile_write_str(path, "0");
 	for (i = 1; i < NR_FAIL_FILES; i++) {
 		fail_path(path, sizeof(path), fail_files[i]);
-		write_str(path, fs->val[i]);
+		zfile_write_str(path, fs->val[i]);
 	}
-	write_str(FAIL_STATUS, fs->status);
+	zfile_write_str(FAIL_STATUS, fs->status);
 	fs->saved = false;
 }
 

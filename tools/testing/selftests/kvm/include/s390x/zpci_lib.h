@@ -323,6 +323,12 @@ void zt_set(uint64_t *entry, uint64_t val);
 
 /* ------------------------------------------------------ pin accounting */
 
+/*
+ * write the string s to the file at path (a sysfs, debugfs or procfs knob):
+ * 0, -errno of open() or write(), -EIO for a short write
+ */
+int zfile_write_str(const char *path, const char *s);
+
 long zpin_vmpin_kb(void);		/* VmPin of this process, kB; -1 on error */
 long zpin_foll_pinned(void);		/* nr_foll_pin_acquired - released; LONG_MIN on error */
 /*

@@ -685,6 +685,20 @@ long zpin_vmpin_kb(void)
 	return val;
 }
 
+int zfile_write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	ret = n == (ssize_t)strlen(s) ? 0 : (n < 0 ? -errno : -EIO);
+	close(fd);
+	return ret;
+}
+
 /*
  * /proc/vmstat lags: node counters sit in per-cpu buckets until the periodic
  * fold (vm.stat_interval, 1 s) or until root reads/writes vm/stat_refresh.

@@ -489,20 +489,6 @@ int zv_kmsg_wait(int fd, const char *needle, int timeout_ms, int quiet_ms,
 
 /* ------------------------------------------------------------ recovery */
 
-static int zv_write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-	int ret;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	ret = n == (ssize_t)strlen(s) ? 0 : (n < 0 ? -errno : -EIO);
-	close(fd);
-	return ret;
-}
-
 int zv_cdev_bdf(const char *cdev, char *bdf, size_t len)
 {
 	const char *name = strrchr(cdev, '/');
@@ -602,7 +588,7 @@ int zv_recover(const char *cdev, int kmsg_fd, char *err, size_t err_len)
 		zv_kmsg_wait(kmsg_fd, "reports an error for PCI function", 5000, 300,
 			     line, sizeof(line));
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/recover", bdf);
-	ret = zv_write_str(path, "1");
+	ret = zfile_write_str(path, "1");
 	if (ret) {
 		zv_err(err, err_len, "write 1 to %s: %s", path, strerror(-ret));
 		return ret;
@@ -617,15 +603,15 @@ int zv_recover(const char *cdev, int kmsg_fd, char *err, size_t err_len)
 	}
 	if (!zv_bound_to_vfio(bdf)) {
 		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
-		ret = zv_write_str(path, "vfio-pci");
+		ret = zfile_write_str(path, "vfio-pci");
 		if (ret) {
 			zv_err(err, err_len, "driver_override of %s: %s", bdf, strerror(-ret));
 			return ret;
 		}
 		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
 		if (!access(path, W_OK))
-			zv_write_str(path, bdf);
-		ret = zv_write_str("/sys/bus/pci/drivers/vfio-pci/bind", bdf);
+			zfile_write_str(path, bdf);
+		ret = zfile_write_str("/sys/bus/pci/drivers/vfio-pci/bind", bdf);
 		if (ret && !zv_bound_to_vfio(bdf)) {
 			zv_err(err, err_len, "bind %s to vfio-pci: %s", bdf, strerror(-ret));
 			return ret;
