@@ -191,7 +191,6 @@ else
 		echo "$out" | tail -15 | sed 's/^/    /'
 		bad "the base does not build (build/logs/unpatched-build.log)"; built=0
 	fi
-	g checkout -q -f series
 	k=0
 	for c in $(g rev-list --reverse base..series); do
 		k=$((k + 1))

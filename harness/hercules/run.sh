@@ -86,8 +86,6 @@ if ! make --no-print-directory -C "$SRCD/tools/testing/selftests/kvm" ARCH=s390 
 	grep -m20 -E "error|Error" "$B/logs/hercules-selftests-build.log" | sed 's/^/    /'
 	die "upstream selftests build failed (build/logs/hercules-selftests-build.log)"
 fi
-ICPT=$B/selftests/zpci_rpcit_icpt_fields
-[ -x "$ICPT" ] || die "$ICPT missing (make selftests)"
 
 # --- the test list ----------------------------------------------------------
 # prog names: "upstream/s390x/memop" -> result name "memop"
@@ -103,6 +101,11 @@ NT=${#T_PROG[@]}
 [ "$NT" -gt 0 ] || die "$LIST lists no program"
 tsum=0; for t in "${T_TIMEOUT[@]}"; do tsum=$((tsum + t)); done
 name_of() { local p=${T_PROG[$1]##*/}; echo "$p${T_ARGS[$1]:+ ${T_ARGS[$1]}}"; }
+# where each program of the list is built: upstream's build, or ours
+bin_of() { case "${T_PROG[$1]}" in upstream/*) echo "$ST_OUT/${T_PROG[$1]#upstream/}" ;; *) echo "$B/selftests/${T_PROG[$1]}" ;; esac; }
+for ((i = 0; i < NT; i++)); do
+	[ -x "$(bin_of $i)" ] || die "$(bin_of $i) missing (make selftests)"
+done
 
 # --- initramfs per kernel ------------------------------------------------------
 BB=$B/busybox/bin/busybox
@@ -116,10 +119,8 @@ mkinitrd() {	# kvm.ko out
 	: > "$R/tests/hercules.list"
 	for ((i = 0; i < NT; i++)); do
 		p=${T_PROG[$i]}
-		case "$p" in
-		upstream/*) mkdir -p "$R/tests/$(dirname "$p")"; cp "$ST_OUT/${p#upstream/}" "$R/tests/$p" ;;
-		*) cp "$B/selftests/$p" "$R/tests/$p" ;;
-		esac
+		mkdir -p "$R/tests/$(dirname "$p")"
+		cp "$(bin_of $i)" "$R/tests/$p"
 		echo "${T_TIMEOUT[$i]} $p ${T_ARGS[$i]}" >> "$R/tests/hercules.list"
 	done
 	(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$2"
